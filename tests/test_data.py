@@ -1,0 +1,151 @@
+"Cross-cutting tests of the data layer: the shelf, downloads (simulated), IDX files, the CLI, task properties."
+import gzip
+import hashlib
+import json
+import struct
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+import intrinsic_props.data as data
+from intrinsic_props.data import binary_task, from_arrays, load_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_shelf_files_match_manifest(shelf):
+    "Every shelf file is the one its manifest describes (sha256) and loads with the recorded counts."
+    manifest = json.loads((shelf/"manifest.json").read_text())
+    assert len(manifest) == 7
+    for name, entry in manifest.items():
+        assert hashlib.sha256((shelf/entry["file"]).read_bytes()).hexdigest() == entry["sha256"], name
+        for split, counts in entry["counts"].items():
+            ds = load_dataset(name, split)
+            assert list(ds.counts.values()) == counts
+            assert ds.classes == entry["classes"] and ds.domain == entry["domain"]
+            assert list(ds.shape[1:]) == entry["shape"][:2]
+
+
+def test_datasets_command_lists_the_shelf(shelf):
+    res = subprocess.run(["intrinsic-props", "datasets", "--json"], capture_output=True, text=True, check=True)
+    rows = {r["name"]: r for r in json.loads(res.stdout)}
+    manifest = json.loads((shelf/"manifest.json").read_text())
+    assert set(manifest) | {"digits"} <= set(rows)
+    assert rows["pneumoniamnist"]["val"] == 516 and rows["cifar10"]["shape"] == "32×32×3"
+
+
+def test_relative_data_folder_is_resolved(shelf, monkeypatch, tmp_path):
+    "INTRINSIC_PROPS_DATA given relative to the working directory works like an absolute one."
+    monkeypatch.chdir(shelf.parent)
+    monkeypatch.setenv("INTRINSIC_PROPS_DATA", shelf.name)
+    assert len(load_dataset("breastmnist", "val")) == 78
+
+
+def test_torchvision_download_writes_the_shelf_layout(tmp_path, monkeypatch):
+    "A (simulated) torchvision download is stored as a MedMNIST-layout npz and read from disk the next time."
+    calls = []
+    def fake_splits(cls_name, folder):
+        calls.append((cls_name, folder))
+        rng = np.random.default_rng(0)
+        return {s: (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), np.arange(n) % 10) for s, n in (("train", 30), ("test", 10))}
+    monkeypatch.setattr(data, "_torchvision_splits", fake_splits)
+    monkeypatch.delenv("INTRINSIC_PROPS_DATA", raising=False)
+    ds = load_dataset("mnist", "test", root=tmp_path)
+    assert (tmp_path/"mnist.npz").is_file() and len(ds) == 10 and ds.domain == "natural"
+    assert calls == [("MNIST", tmp_path/"torchvision")]
+    assert len(load_dataset("mnist", "train", root=tmp_path)) == 30 and len(calls) == 1
+
+
+def test_medmnist_download_uses_medmnist(tmp_path, monkeypatch):
+    "MedMNIST sets are fetched through the medmnist package, which writes the npz itself."
+    class FakeBreastMNIST:
+        def __init__(self, split, download, root):
+            rng = np.random.default_rng(1)
+            np.savez(f"{root}/breastmnist.npz", **{f"{s}_{k}": a for s in ("train", "val", "test")
+                     for k, a in (("images", rng.integers(0, 256, (8, 28, 28), dtype=np.uint8)), ("labels", np.arange(8)[:, None] % 2))})
+    monkeypatch.setitem(sys.modules, "medmnist", types.SimpleNamespace(BreastMNIST=FakeBreastMNIST))
+    ds = load_dataset("breastmnist", "val", root=tmp_path)
+    assert ds.classes == ["malignant", "normal/benign"] and ds.counts == {"malignant": 4, "normal/benign": 4}
+
+
+def test_failed_download_names_every_place_and_the_reason(tmp_path, monkeypatch):
+    def offline(cls_name, folder): raise OSError("network is unreachable")
+    monkeypatch.setattr(data, "_torchvision_splits", offline)
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path/"no-debian")
+    monkeypatch.setenv("INTRINSIC_PROPS_DATA", str(tmp_path/"shelf"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path/"cache"))
+    with pytest.raises(FileNotFoundError) as e: load_dataset("fashion-mnist")
+    msg = str(e.value)
+    for place in (tmp_path/"shelf"/"fashion-mnist.npz", tmp_path/"cache"/"intrinsic_props"/"fashion-mnist.npz", tmp_path/"no-debian"):
+        assert str(place) in msg
+    assert "network is unreachable" in msg
+
+
+def _write_idx(path, arr):
+    with gzip.open(path, "wb") as f:
+        f.write(b"\0\0\x08" + bytes([arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.astype(np.uint8).tobytes())
+
+
+def test_fashion_mnist_from_debian_idx_files(tmp_path, monkeypatch):
+    "Debian's dataset-fashion-mnist package (IDX files) is read when no npz is found."
+    rng = np.random.default_rng(2)
+    for prefix, n in (("train", 12), ("t10k", 5)):
+        _write_idx(tmp_path/f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(tmp_path/f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path)
+    ds = load_dataset("fashion-mnist", "test", root=tmp_path/"empty", download=False)
+    assert len(ds) == 5 and ds.classes[0] == "T-shirt/top" and ds.shape == (1, 28, 28)
+    (tmp_path/"bad.gz").write_bytes(gzip.compress(b"\0\0\x0d\x01\0\0\0\x01x"))
+    with pytest.raises(ValueError, match="not an unsigned-byte IDX file"): data.read_idx(tmp_path/"bad.gz")
+
+
+def test_bad_arrays_are_refused():
+    with pytest.raises(ValueError, match="3 images but 2 labels"): from_arrays(np.zeros((3, 4, 4)), [0, 1])
+    with pytest.raises(ValueError, match="NaN/inf"): from_arrays(np.full((2, 4, 4), np.inf), [0, 1])
+    with pytest.raises(ValueError, match="labels must be 1-D"): from_arrays(np.zeros((2, 4, 4)), np.zeros((2, 3), int))
+    with pytest.raises(ValueError, match="N×H×W, N×C×H×W or N×H×W×C"): from_arrays(np.zeros((2, 4)), [0, 1])
+    with pytest.raises(ValueError, match="domain must be one of"): from_arrays(np.zeros((2, 4, 4)), [0, 1], domain="satellite")
+
+
+def test_wrong_layout_npz(tmp_path):
+    np.savez(tmp_path/"x.npz", images=np.zeros((2, 4, 4)), labels=np.zeros(2))
+    with pytest.raises(ValueError, match=r"has no split 'train'.*arrays \['images', 'labels'\]"): data.from_npz(tmp_path/"x.npz")
+    with pytest.raises(FileNotFoundError, match="no npz file"): data.from_npz(tmp_path/"missing.npz")
+
+
+@pytest.fixture(scope="module")
+def digits(): return load_dataset("digits")
+
+
+@settings(max_examples=25, deadline=None)
+@given(n_train=st.integers(2, 120), n_test=st.integers(0, 60), seed=st.integers(0, 2**31 - 1),
+       pair=st.sampled_from([("0", "1"), ("4", "9"), (["1", "7"], ["3", "5", "8"])]))
+def test_binary_task_is_balanced_disjoint_and_reproducible(digits, n_train, n_test, seed, pair):
+    task = binary_task(digits, pair, n_train, n_test, seed=seed)
+    for part, n in ((task.train, n_train), (task.test, n_test)):
+        counts = list(part.counts.values())
+        assert sum(counts) == n and max(counts) - min(counts) <= 1
+        assert set(part.labels.tolist()) <= {0, 1}
+    assert not set(task.train.index.tolist()) & set(task.test.index.tolist())
+    positives = torch.tensor([digits.classes.index(c) for c in (pair[1] if isinstance(pair[1], list) else [pair[1]])])
+    assert torch.equal(task.train.labels, torch.isin(digits.labels[task.train.index], positives).long())
+    again = binary_task(digits, pair, n_train, n_test, seed=seed)
+    assert torch.equal(task.train.images, again.train.images) and torch.equal(task.test.index, again.test.index)
+
+
+def test_test_data_must_hold_the_classes(digits):
+    other = from_arrays(np.zeros((4, 8, 8), np.uint8), [0, 0, 1, 1], ["0", "1"], name="tiny")
+    with pytest.raises(ValueError, match="class '7' is not in tiny"): binary_task(digits, ("0", "7"), 10, 2, test_data=other)
+    with pytest.raises(ValueError, match="has 2 images in tiny/data; the task needs 3 .*lower n_test"):
+        binary_task(digits, ("0", "1"), 10, 6, test_data=other)
+
+
+def test_readme_is_rendered_from_the_index_notebook():
+    res = subprocess.run([sys.executable, str(ROOT/"tools"/"readme.py"), "--check"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
