@@ -1,18 +1,79 @@
-"Every notebook in nbs/ runs as a test, as `nbdev_test` would run it: a failing cell fails the test."
+"""Every notebook in nbs/ runs as a test, as `nbdev_test` runs it (cells flagged with settings.ini's `tst_flags` are
+skipped), and is then rendered to HTML with nbconvert into `_html/`: a failing cell, an error output or a plotting
+cell without its figure fails the test. This is how the docs are checked where Quarto is not installed."""
+import json
 import re
 from pathlib import Path
 
+import nbformat
 import pytest
+from execnb.nbio import nb2dict
+from execnb.shell import CaptureShell
+from fastcore.xtras import working_directory
+from nbconvert import HTMLExporter
 from nbdev.config import get_config
-from nbdev.test import test_nb as run_notebook
+from nbdev.frontmatter import FrontmatterProc
+from nbdev.process import NBProcessor
 
-NBS = sorted((Path(__file__).resolve().parent.parent/"nbs").glob("*.ipynb"))
+ROOT = Path(__file__).resolve().parent.parent
+NBS = sorted((ROOT/"nbs").glob("*.ipynb"))
+HTML = ROOT/"_html"
 # A notebook that loads a dataset other than scikit-learn's bundled digits needs the data shelf.
 NEEDS_SHELF = re.compile(r"INTRINSIC_PROPS_DATA|load_dataset\(\s*\\?[\"'](?!digits)|shelf")
+# A cell that calls a plotting function must show a figure.
+PLOTS = re.compile(r"^(?!\s*(def |#)).*\b(plt\.(plot|imshow|subplots|figure|scatter|hist)|sns\.\w+plot|plot_\w+\(|\.plot\()", re.M)
 
 
-@pytest.mark.parametrize("nb", NBS, ids=lambda p: p.stem)
-def test_notebook(nb, request):
-    if NEEDS_SHELF.search(nb.read_text()): request.getfixturevalue("shelf")
-    ok, seconds = run_notebook(nb, skip_flags=get_config().tst_flags.split())
-    assert ok, f"{nb.name} failed after {seconds:.0f} s; its traceback is in the captured stderr"
+def skipped(cell, flags:set) -> bool:
+    "Whether the test run skips `cell`, as nbdev_test does."
+    if cell.cell_type != "code" or "nbdev_export(" in cell.source: return True
+    directives = getattr(cell, "directives_", {}) or {}
+    if directives.get("eval:", [""])[0].lower() == "false": return True
+    return bool(flags & directives.keys())
+
+
+def execute(path:Path):
+    "The notebook at `path`, executed in its folder like nbdev_test; raises with the traceback when a cell fails."
+    nb = NBProcessor(path, procs=FrontmatterProc, process=True).nb
+    shell = CaptureShell(path)
+    flags = set(get_config().tst_flags.split())
+    with working_directory(path.parent):
+        try: shell.run_all(nb, exc_stop=True, preproc=lambda c: skipped(c, flags))
+        except Exception: pytest.fail(shell.prettytb(fname=path), pytrace=False)
+    return nb, flags
+
+
+def check_outputs(nb, flags:set, name:str):
+    "Fail on error outputs and on plotting cells that ran without showing a figure."
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or skipped(cell, flags): continue
+        kinds = [o.get("output_type") for o in cell.get("outputs", [])]
+        assert "error" not in kinds, f"{name}: cell {i} has an error output"
+        exported = "export" in (getattr(cell, "directives_", {}) or {})
+        if PLOTS.search(cell.source) and not exported:
+            assert any("image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {}) for o in cell.outputs), \
+                f"{name}: cell {i} plots but shows no figure:\n{cell.source[:300]}"
+
+
+@pytest.mark.parametrize("path", NBS, ids=lambda p: p.stem)
+def test_notebook(path, request):
+    if NEEDS_SHELF.search(path.read_text()): request.getfixturevalue("shelf")
+    nb, flags = execute(path)
+    check_outputs(nb, flags, path.name)
+    node = nbformat.reads(json.dumps(nb2dict(nb)), as_version=4)
+    html, _ = HTMLExporter().from_notebook_node(node)
+    n_images = sum("image/png" in o.get("data", {}) for c in node.cells if c.cell_type == "code" for o in c.outputs)
+    assert html.count("<img") >= n_images, f"{path.name}: the HTML lost figures"
+    HTML.mkdir(exist_ok=True)
+    (HTML/f"{path.stem}.html").write_text(html)
+
+
+def test_render_check_catches_errors_and_missing_figures(tmp_path):
+    "The checks above can fail: a plotting cell whose figure is closed, and an error output."
+    from execnb.nbio import mk_cell, new_nb, write_nb
+    path = tmp_path/"figure.ipynb"
+    write_nb(new_nb([mk_cell("import matplotlib.pyplot as plt\nplt.plot([1, 2]); plt.close()")]), path)
+    nb, flags = execute(path)
+    with pytest.raises(AssertionError, match="plots but shows no figure"): check_outputs(nb, flags, path.name)
+    nb.cells[0].outputs = [{"output_type": "error", "ename": "ValueError", "evalue": "", "traceback": []}]
+    with pytest.raises(AssertionError, match="has an error output"): check_outputs(nb, flags, path.name)
