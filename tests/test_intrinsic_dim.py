@@ -1,0 +1,311 @@
+"Cross-checks of the intrinsic-dimension estimators against scikit-dimension, bad inputs, duplicates and invariances."
+import warnings
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import skdim
+import torch
+from hypothesis import given, settings, strategies as st
+from sklearn.base import clone
+
+from intrinsic_props.data import from_arrays, load_dataset
+from intrinsic_props.intrinsic_dim import (MLE, TwoNN, DuplicatesWarning, confidence_interval, deduplicate,
+                                           dimension_vs_k, estimator, find_duplicates, knn_distances, relative_difference)
+
+TOL = 1e-6  # agreement required with scikit-dimension where the definitions coincide
+
+
+def curved(n, d, D=30, seed=0):
+    "n points on a smooth d-dimensional surface in D dimensions (random Fourier features of a uniform latent)."
+    rng = np.random.default_rng(seed)
+    z = rng.uniform(size=(n, d))
+    w, b = rng.normal(size=(d, D)), rng.uniform(0, 2*np.pi, D)
+    return np.cos(z @ w + b)
+
+
+def neighbours(x, k):
+    return SimpleNamespace(**dict(zip(("distances", "indices"), knn_distances(x, k))))
+
+
+def skdim_mle(x, k, pool, unbiased):
+    return skdim.id.MLE(unbiased=unbiased).fit(x, n_neighbors=k, comb=pool)
+
+
+def skdim_twonn(x, discard, method):
+    return skdim.id.TwoNN(discard_fraction=discard if discard else 0.5/len(x), method=method).fit(x)
+
+
+# --- agreement with scikit-dimension -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("k", [3, 10, 20, 45])
+@pytest.mark.parametrize("pool", ["mle", "mean", "median"])
+@pytest.mark.parametrize("unbiased", [False, True])
+def test_mle_matches_skdim_on_random_data(k, pool, unbiased):
+    x = curved(400, 4, seed=k)
+    ours, theirs = MLE(k, pool, unbiased).fit(x), skdim_mle(x, k, pool, unbiased)
+    assert relative_difference(ours.dimension_, theirs.dimension_) < TOL
+    np.testing.assert_allclose(ours.dimension_pw_, theirs.dimension_pw_, rtol=TOL)
+
+
+@pytest.mark.parametrize("discard", [0, 0.05, 0.1, 0.3])
+@pytest.mark.parametrize("method", ["linear", "mle"])
+@pytest.mark.parametrize("d", [2, 7])
+def test_twonn_matches_skdim_on_random_data(discard, method, d):
+    x = curved(500, d, seed=d)
+    if discard == 0 and method == "mle":  # skdim keeps every ratio at 0; ours does too for the censored MLE
+        theirs = skdim.id.TwoNN(discard_fraction=0, method="mle").fit(x)
+    else:
+        theirs = skdim_twonn(x, discard, method)
+    assert relative_difference(TwoNN(discard, method).fit(x).dimension_, theirs.dimension_) < TOL
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(30, 300), d=st.integers(1, 6), k=st.integers(3, 25), seed=st.integers(0, 2**16))
+def test_matches_skdim_on_any_random_gaussian_data(n, d, k, seed):
+    x = np.random.default_rng(seed).normal(size=(n, d)) @ np.random.default_rng(seed + 1).normal(size=(d, 12))
+    k = min(k, n - 1)
+    assert relative_difference(MLE(k).fit(x).dimension_, skdim_mle(x, k, "mle", False).dimension_) < TOL
+    assert relative_difference(TwoNN().fit(x).dimension_, skdim_twonn(x, 0.1, "linear").dimension_) < TOL
+
+
+@pytest.mark.parametrize("name,n", [("pneumoniamnist", 1500), ("breastmnist", 545), ("chest-xray-pneumonia-64", 1000)])
+def test_matches_skdim_on_shelf_data(shelf, name, n):
+    "End to end on real images, each library with its own neighbour search; breastmnist has near-duplicates."
+    x = load_dataset(name)[:n].flat(torch.float64).numpy()
+    nb = neighbours(x, 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DuplicatesWarning)
+        pairs = [(MLE(20, "mle", True).fit(nb), skdim_mle(x, 20, "mle", True)),
+                 (MLE(20, "mean").fit(nb), skdim_mle(x, 20, "mean", False)),
+                 (TwoNN().fit(nb), skdim_twonn(x, 0.1, "linear")),
+                 (TwoNN(discard=0).fit(nb), skdim_twonn(x, 0, "linear"))]
+    for ours, theirs in pairs:
+        assert relative_difference(ours.dimension_, theirs.dimension_) < TOL, (type(ours), ours.get_params())
+
+
+def test_twonn_matches_skdim_with_exact_duplicates():
+    "Both drop points whose nearest neighbour is at distance 0, with a warning, and fit the rest."
+    x = np.round(1000*curved(300, 3))  # integers: scikit-dimension's ‖a‖²+‖b‖²−2ab is exact, so its copies are at 0 too
+    x = np.vstack([x, x[:10]])
+    with pytest.warns(DuplicatesWarning, match="20 of 310 points have an exact duplicate"):
+        ours = TwoNN().fit(x)
+    with pytest.warns(UserWarning, match="Dropping 20 points"):
+        theirs = skdim.id.TwoNN().fit(x)
+    assert relative_difference(ours.dimension_, theirs.dimension_) < TOL
+    assert ours.n_points_ == 290 and np.isnan(ours.mu_[:10]).all() and np.isnan(ours.mu_[300:]).all()
+
+
+def test_mle_leaves_exact_duplicates_out_where_skdim_returns_zero():
+    x = curved(300, 3)
+    with_copies = np.vstack([x, x[:1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert skdim_mle(with_copies, 20, "mle", False).dimension_ == 0
+    with pytest.warns(DuplicatesWarning, match="2 of 301 points have an exact duplicate.*299 points used"):
+        ours = MLE().fit(with_copies)
+    assert ours.dimension_ > 2 and ours.n_points_ == 299
+    assert np.isnan(ours.dimension_pw_[[0, 300]]).all() and np.isfinite(np.delete(ours.dimension_pw_, [0, 300])).all()
+
+
+# --- inputs ----------------------------------------------------------------------------------------------------------
+
+def test_inputs_give_the_same_estimate():
+    "Array, tensor, ImageSet and precomputed neighbours (with spare columns) are the same data."
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(200, 1, 4, 4))
+    flat = images.reshape(200, -1)
+    ds = from_arrays(images, np.zeros(200, dtype=int), channels_last=False)
+    for est in (MLE(10), TwoNN()):
+        ref = clone(est).fit(flat).dimension_
+        for data in (torch.from_numpy(flat), ds, neighbours(flat, 30)):
+            assert clone(est).fit(data).dimension_ == pytest.approx(ref, rel=1e-12)
+
+
+@pytest.mark.parametrize("est", [MLE(), TwoNN()], ids=["MLE", "TwoNN"])
+@pytest.mark.parametrize("bad,message", [
+    (np.array([[0.0, np.nan]] + [[i, i] for i in range(30)]), "NaN/inf values in 1 rows (first: row 0)"),
+    (np.array([[np.inf, 0.0]] + [[i, -i] for i in range(30)]), "NaN/inf"),
+    (np.arange(30.0), "expected an N×D matrix"),
+    (np.zeros((30, 2, 2)), "expected an N×D matrix"),
+])
+def test_bad_data(est, bad, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        est.fit(bad)
+
+
+def test_too_few_points():
+    x = curved(20, 2)
+    with pytest.raises(ValueError, match="20 points cannot give 20 neighbours each: need at least k\\+1 = 21"):
+        MLE(20).fit(x)
+    MLE(19).fit(x)
+    with pytest.raises(ValueError, match="2 points cannot give 2 neighbours"):
+        TwoNN().fit(x[:2])
+    with pytest.raises(ValueError, match="only 1 of 3 ratios remain"):
+        TwoNN(discard=0.5).fit(x[:3])
+
+
+@pytest.mark.parametrize("params,message", [
+    (dict(k=1), "k must be an integer ≥ 2 without"), (dict(k=2, unbiased=True), "≥ 3 with unbiased=True"),
+    (dict(k=20.0), "k must be an integer"), (dict(pool="geometric"), "pool must be one of"),
+])
+def test_bad_mle_parameters(params, message):
+    with pytest.raises(ValueError, match=message):
+        MLE(**params).fit(curved(50, 2))
+
+
+@pytest.mark.parametrize("params,message", [
+    (dict(discard=-0.1), "discard must be a fraction"), (dict(discard=1.0), "discard must be a fraction"),
+    (dict(method="ols"), "method must be one of"),
+])
+def test_bad_twonn_parameters(params, message):
+    with pytest.raises(ValueError, match=message):
+        TwoNN(**params).fit(curved(50, 2))
+
+
+def test_bad_precomputed_neighbours():
+    nb = neighbours(curved(50, 2), 5)
+    with pytest.raises(ValueError, match="the neighbours hold 5 per point but 20 are needed"):
+        MLE(20).fit(nb)
+    with pytest.raises(ValueError, match="sorted ascending"):
+        MLE(5).fit(SimpleNamespace(distances=nb.distances[:, ::-1], indices=nb.indices))
+    with pytest.raises(ValueError, match="negative"):
+        MLE(5).fit(SimpleNamespace(distances=-nb.distances, indices=nb.indices))
+    with pytest.raises(ValueError, match="NaN/inf"):
+        MLE(5).fit(SimpleNamespace(distances=np.where(nb.distances > 0.1, np.nan, nb.distances), indices=nb.indices))
+    with pytest.raises(ValueError, match="must both be N×k"):
+        MLE(5).fit(SimpleNamespace(distances=nb.distances, indices=nb.indices[:, :3]))
+
+
+def test_degenerate_data_fail_clearly():
+    "All copies of one point, or a lattice where every neighbour is equidistant: errors, never 0, NaN or inf."
+    with pytest.warns(DuplicatesWarning), pytest.raises(ValueError, match="every point has an exact duplicate"):
+        MLE(3).fit(np.ones((10, 2)))
+    with pytest.warns(DuplicatesWarning), pytest.raises(ValueError, match="every point has an exact duplicate"):
+        TwoNN().fit(np.ones((10, 2)))
+    lattice = np.arange(60.0)[:, None]  # interior points: both neighbours at distance 1
+    with pytest.raises(ValueError, match="all 2 neighbours at one distance"):
+        MLE(2, "mean").fit(lattice)
+    assert np.isfinite(MLE(2, "mle").fit(lattice).dimension_)
+    with pytest.raises(ValueError, match="ratios r2/r1 all equal 1"):
+        TwoNN(discard=0.5).fit(lattice)
+
+
+# --- duplicates ------------------------------------------------------------------------------------------------------
+
+def test_near_duplicates_warn_with_counts_and_are_kept():
+    x = curved(1000, 4)
+    near = np.vstack([x, x[:30] + 1e-7])
+    with pytest.warns(DuplicatesWarning, match=r"MLE: 60 of 1030 points \(5.8%\) have a near-duplicate"):
+        mle = MLE().fit(near)
+    with pytest.warns(DuplicatesWarning, match="TwoNN: 60 of 1030 points"):
+        twonn = TwoNN(discard=0).fit(near)
+    assert mle.n_points_ == twonn.n_points_ == 1030
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clean_mle, clean_twonn = MLE().fit(x).dimension_, TwoNN(discard=0).fit(x).dimension_
+    assert mle.dimension_ < 0.9*clean_mle and twonn.dimension_ < 0.5*clean_twonn
+    keep = deduplicate(near)
+    np.testing.assert_array_equal(keep, np.arange(1000))
+
+
+@pytest.mark.parametrize("d", [1, 2, 5, 12])
+def test_clean_data_raise_no_duplicate_warning(d):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DuplicatesWarning)
+        for seed in range(3):
+            x = curved(1500, d, D=40, seed=seed)
+            assert find_duplicates(knn_distances(x, 2)[0]).n_near == 0
+            MLE().fit(x), TwoNN().fit(x)
+
+
+def test_deduplicate_keeps_one_of_each_group():
+    "Groups of four identical rows (whose nearest neighbours may pair up inside the group) and chains of near copies."
+    x = curved(300, 3)
+    data = np.vstack([x, x[[5, 5, 5]], x[[7]] + 1e-8, x[[7]] + 2e-8, x[[9, 9]]])
+    np.testing.assert_array_equal(deduplicate(data), np.arange(300))
+    kept = data[::-1][deduplicate(data[::-1])]
+    assert len(kept) == 300 and find_duplicates(knn_distances(kept, 2)[0]).n_exact == 0
+    ds = from_arrays(data.reshape(-1, 1, 3, 10), np.zeros(len(data), dtype=int), channels_last=False)
+    assert len(ds[deduplicate(ds)]) == 300
+
+
+def test_shelf_near_duplicates_are_found(shelf):
+    "breastmnist and brain-tumor-mri-64 hold near-duplicates (see the shelf README); pneumoniamnist only a couple."
+    counts = {}
+    for name in ("breastmnist", "brain-tumor-mri-64", "pneumoniamnist"):
+        counts[name] = find_duplicates(knn_distances(load_dataset(name)[:3000], 2)[0])
+    assert counts["breastmnist"].n_near > 50 and counts["brain-tumor-mri-64"].n_near > 100
+    assert counts["pneumoniamnist"].n_near <= 4 and all(c.n_exact == 0 for c in counts.values())
+
+
+# --- properties ------------------------------------------------------------------------------------------------------
+
+@settings(max_examples=20, deadline=None)
+@given(scale=st.floats(1e-3, 1e3), shift=st.floats(-100, 100), seed=st.integers(0, 1000))
+def test_invariant_to_similarity_transforms_and_order(scale, shift, seed):
+    "Distances ratios do not change under scaling, translation, rotation and reordering of the points."
+    x = curved(150, 3, D=8, seed=seed)
+    rng = np.random.default_rng(seed)
+    rotation = np.linalg.qr(rng.normal(size=(8, 8)))[0]
+    order = rng.permutation(150)
+    moved = (scale*x @ rotation + shift)[order]
+    for est in (MLE(10), MLE(10, "mean", True), TwoNN(), TwoNN(0, "mle")):
+        a, b = clone(est).fit(x), clone(est).fit(moved)
+        assert b.dimension_ == pytest.approx(a.dimension_, rel=1e-6)
+    np.testing.assert_allclose(MLE(10).fit(moved).dimension_pw_, MLE(10).fit(x).dimension_pw_[order], rtol=1e-6)
+
+
+def test_estimators_follow_scikit_learn():
+    est = MLE(k=7, pool="mean")
+    assert clone(est).get_params() == dict(k=7, pool="mean", unbiased=False)
+    assert est.fit(curved(100, 2)) is est and est.dimension_ > 0
+    assert TwoNN().set_params(discard=0).get_params()["discard"] == 0
+
+
+# --- uncertainty, k and other estimators -----------------------------------------------------------------------------
+
+def test_bootstrap_interval_is_seeded_and_covers_the_estimate():
+    x = curved(800, 5)
+    for est in (MLE().fit(x), TwoNN().fit(x)):
+        low, high = confidence_interval(est, 300, seed=3)
+        assert low < est.dimension_ < high and (low, high) == confidence_interval(est, 300, seed=3)
+        narrow = confidence_interval(est, 300, level=0.5, seed=3)
+        assert low < narrow[0] < narrow[1] < high
+    with pytest.raises(ValueError, match="level must lie in"):
+        confidence_interval(MLE().fit(x), level=95)
+
+
+def test_bootstrap_interval_width_matches_the_spread_over_independent_samples():
+    "On independent samples of one surface, the interval's width is of the order of the estimates' spread."
+    fits = [MLE().fit(curved(1000, 4, seed=s)) for s in range(8)]
+    spread = np.std([f.dimension_ for f in fits], ddof=1)
+    width = np.mean([np.diff(confidence_interval(f, 200)) for f in fits])/(2*1.96)
+    assert 0.3 < width/spread < 3, (width, spread)
+
+
+def test_dimension_vs_k_reuses_one_neighbour_search():
+    x = curved(300, 3)
+    table = dimension_vs_k(neighbours(x, 30), ks=[5, 30], pools=["mle"], unbiased=True, n_boot=0)
+    assert table.dimension.tolist() == pytest.approx([MLE(5, "mle", True).fit(x).dimension_, MLE(30, "mle", True).fit(x).dimension_])
+    assert table.low.isna().all()
+    with pytest.raises(ValueError, match="hold 30 per point but 40"):
+        dimension_vs_k(neighbours(x, 30), ks=[5, 40])
+    with pytest.raises(ValueError, match="ks is empty"):
+        dimension_vs_k(x, ks=[])
+
+
+@pytest.mark.parametrize("name", ["lPCA", "corrint", "TLE", "MOM", "skdim.TwoNN"])
+def test_skdim_estimators_by_name(name):
+    x = curved(400, 3)
+    est = estimator(name).fit(from_arrays(x.reshape(400, 1, 5, 6), np.zeros(400, dtype=int), channels_last=False))
+    assert np.isfinite(est.dimension_) and 1 < est.dimension_ < 10
+    with pytest.raises(TypeError, match="needs the data points"):
+        estimator(name).fit(neighbours(x, 20))
+
+
+def test_unknown_estimator_lists_the_names():
+    with pytest.raises(ValueError, match="unknown estimator 'PCA'; known: MLE, TwoNN \\(ours\\) and.*lPCA"):
+        estimator("PCA")
+    with pytest.raises(ValueError, match="unknown estimator 'nope'"):
+        estimator("skdim.nope")
