@@ -50,10 +50,17 @@ def sweep_hours(ips:dict) -> float:
     return sum(per_model/v for v in ips.values())/3600
 
 
+def cpu_name() -> str:
+    "The CPU model from /proc/cpuinfo where there is one."
+    try:
+        with open("/proc/cpuinfo") as f: return next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration): return platform.processor() or platform.machine()
+
+
 def hardware(device:str) -> str:
     "The device in words."
     if device == "cuda": return f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda})"
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+    return f"{cpu_name()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
 
 
 def main():
