@@ -1,5 +1,6 @@
 "Shared fixtures: the data shelf, found through INTRINSIC_PROPS_DATA (relative paths are taken from the project root)."
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -8,9 +9,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_configure(config):
-    "Make INTRINSIC_PROPS_DATA absolute, so notebooks executed from nbs/ find the shelf too."
+    "Shelf path made absolute (notebooks run from nbs/); chapters at the quick scale, their sweeps in a fresh folder."
     d = os.environ.get("INTRINSIC_PROPS_DATA")
     if d and not Path(d).is_absolute(): os.environ["INTRINSIC_PROPS_DATA"] = str((ROOT/d).resolve())
+    os.environ["INTRINSIC_PROPS_SCALE"] = "quick"
+    os.environ["INTRINSIC_PROPS_RESULTS"] = tempfile.mkdtemp(prefix="intrinsic_props_results_")
 
 
 def data_required() -> bool:
