@@ -1,0 +1,141 @@
+"Cross-cutting tests of the neighbour pass: brute force on random and adversarial data, scikit-learn on the shelf, bad input."
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings, strategies as st
+from sklearn.neighbors import NearestNeighbors
+
+from intrinsic_props.data import load_dataset
+from intrinsic_props.neighbors import neighbors, plan_memory
+
+
+def brute_force(x, y, k):
+    "Exact float64 neighbours (ties by index) and nearest other-class point, from the full distance matrix."
+    x = torch.as_tensor(x, dtype=torch.float64)
+    d = torch.cdist(x, x, compute_mode="donot_use_mm_for_euclid_dist").numpy()
+    np.fill_diagonal(d, np.inf)
+    cols = np.broadcast_to(np.arange(len(x)), d.shape)
+    order = np.lexsort((cols, d), axis=1)[:, :k]
+    other = None
+    if y is not None:
+        cross = np.where(np.asarray(y)[:, None] != np.asarray(y)[None], d, np.inf)
+        oo = np.lexsort((cols, cross), axis=1)[:, 0]
+        other = (cross[np.arange(len(x)), oo], oo)
+    return np.take_along_axis(d, order, 1), order, other
+
+
+@st.composite
+def labelled_points(draw):
+    "Small point sets, often with exact duplicates and ties (integer coordinates from a tiny range), two or more classes."
+    n = draw(st.integers(3, 40))
+    dim = draw(st.integers(1, 6))
+    values = st.integers(0, 3) if draw(st.booleans()) else st.floats(-1e3, 1e3, allow_nan=False, width=32)
+    x = np.array(draw(st.lists(st.lists(values, min_size=dim, max_size=dim), min_size=n, max_size=n)), dtype=np.float32)
+    y = np.array(draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)))
+    if len(set(y)) < 2: y[0] = (y[0] + 1) % 3
+    k = draw(st.integers(1, n - 1))
+    return x, y, k, draw(st.integers(1, n)), draw(st.integers(0, 3))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(labelled_points())
+def test_equals_brute_force(case):
+    "Any block size and margin (including the uncapped route) gives brute force exactly, ties broken by index."
+    x, y, k, block, margin = case
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nb = neighbors(x, y, k=k, block_size=block, margin=margin)
+    d, i, (od, oi) = brute_force(x, y, k)
+    np.testing.assert_array_equal(nb.indices.numpy(), i)
+    np.testing.assert_allclose(nb.distances.numpy(), d, rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(nb.other_index.numpy(), oi)
+    np.testing.assert_allclose(nb.other_distance.numpy(), od, rtol=1e-12, atol=0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 30), st.integers(0, 10**6))
+def test_duplicate_groups_are_complete(copies, seed):
+    "A group of identical points larger than k is found whole, and counted."
+    g = np.random.default_rng(seed)
+    x = np.concatenate([g.normal(size=(20, 3)), np.repeat(g.normal(size=(1, 3)), copies, 0)])
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        nb = neighbors(x, k=3)
+    test_group = list(range(20, 20 + copies))
+    assert [grp.indices for grp in nb.duplicate_groups] == [test_group]
+    assert nb.n_zero_pairs == copies*(copies - 1)//2
+    assert f"{copies} of {20 + copies} points have identical copies" in str(w[0].message)
+
+
+def test_matches_sklearn_on_shelf(shelf):
+    "On real images (uint8 and float, gray and RGB) the pass agrees with scikit-learn's exact brute force."
+    for name, n in (("chest-xray-pneumonia-64", 800), ("cifar10", 800), ("breastmnist", None)):
+        data = load_dataset(name)
+        if n: data = data[torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:n]]
+        for x in (data.images.reshape(len(data), -1), data.flat()/255):
+            nb = neighbors(x, data.labels, k=20)
+            ref_d, ref_i = NearestNeighbors(n_neighbors=20).fit(x.double().numpy()).kneighbors()
+            np.testing.assert_allclose(nb.distances.numpy(), ref_d, rtol=1e-9)
+            differ = nb.indices.numpy() != ref_i
+            assert differ.mean() < 1e-3, name  # only ties at equal distance, which we order by index
+            np.testing.assert_allclose(nb.distances.numpy()[differ], ref_d[differ], rtol=1e-9)
+            d, i, (od, oi) = brute_force(x.double().numpy(), data.labels.numpy(), 20)
+            np.testing.assert_array_equal(nb.indices.numpy(), i)
+            np.testing.assert_array_equal(nb.other_index.numpy(), oi)
+
+
+def test_near_duplicates_on_shelf(shelf):
+    "brain-tumor-mri-64's near-duplicates (one grey level apart) come out exact, with their tie order."
+    data = load_dataset("brain-tumor-mri-64")[:2000]
+    nb = neighbors(data, k=20)
+    d, i, (od, oi) = brute_force(data.flat(torch.float64), data.labels.numpy(), 20)
+    assert d[:, 0].min() <= 2  # near-duplicates are there
+    np.testing.assert_array_equal(nb.indices.numpy(), i)
+    np.testing.assert_allclose(nb.distances.numpy(), d, rtol=1e-12)
+    np.testing.assert_array_equal(nb.other_index.numpy(), oi)
+
+
+def test_memory_budget_sets_the_block():
+    "A smaller budget gives smaller blocks and the same answer; too small a budget is a clear error."
+    x = np.random.default_rng(0).normal(size=(3000, 64)).astype(np.float32)
+    y = np.arange(3000) % 3
+    big = neighbors(x, y, k=5, memory=2**30)
+    small = neighbors(x, y, k=5, memory=4*3000*66 + 12*3000*(5 + 7 + 6) + 8*200**2 + 4*200*66)
+    assert small.block_size <= 200 < big.block_size and small.peak_bytes <= big.peak_bytes
+    np.testing.assert_array_equal(small.indices.numpy(), big.indices.numpy())
+    np.testing.assert_array_equal(small.other_index.numpy(), big.other_index.numpy())
+    with pytest.raises(MemoryError, match="raise memory="): neighbors(x, y, k=5, memory=10**5)
+    B, peak = plan_memory(3000, 64, 13, 6, torch.device("cpu"), memory=2**30)
+    assert peak == 4*3000*66 + 12*3000*19 + 8*B*B + 4*B*66
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(X=np.zeros((5, 2)), y=[0, 1], k=2), "expected shape"),
+    (dict(X=np.zeros((5, 2)), y=[0, 1, 0, 1, 0], k=5), r"need at least k\+1 = 6 points"),
+    (dict(X=np.zeros((5, 2, 1)), k=2), "N×D matrix"),
+    (dict(X=np.array([[0.], [np.inf], [1.]]), k=1), "NaN/inf"),
+    (dict(X=np.zeros((5, 2)), y=[0.5, 1, 0, 1, 0], k=2), "non-integer floats"),
+    (dict(X=np.zeros((5, 2)), y=[2] * 5, k=2), "single class"),
+    (dict(X=np.zeros((5, 2)), k=2.5), "k must be a positive integer"),
+])
+def test_bad_input(bad, match):
+    with pytest.raises(ValueError, match=match): neighbors(**bad)
+
+
+def test_bool_points_are_refused():
+    with pytest.raises(TypeError, match="real numbers"): neighbors(np.zeros((5, 2), dtype=bool), k=2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_equals_cpu():
+    x = np.random.default_rng(1).normal(size=(2000, 300)).astype(np.float32)
+    y = np.arange(2000) % 2
+    cpu = neighbors(x, y, k=20, device="cpu")
+    for precision in ("fp32", "tf32"):
+        gpu = neighbors(x, y, k=20, device="cuda", precision=precision)
+        np.testing.assert_array_equal(gpu.indices.numpy(), cpu.indices.numpy())
+        np.testing.assert_allclose(gpu.distances.numpy(), cpu.distances.numpy(), rtol=1e-12)
+        np.testing.assert_array_equal(gpu.other_index.numpy(), cpu.other_index.numpy())
