@@ -1,0 +1,67 @@
+"The `intrinsic-props measure` subcommand: from the shell and through `main`, with its outputs and its errors."
+import json
+import subprocess
+
+import pandas as pd
+import pytest
+
+from intrinsic_props.cli import main
+
+
+def run(*argv):
+    "Run the installed console script; (exit status, stdout, stderr)."
+    res = subprocess.run(["intrinsic-props", *argv], capture_output=True, text=True)
+    return res.returncode, res.stdout, res.stderr
+
+
+def test_measure_json_from_the_shell():
+    status, out, err = run("measure", "digits", "--classes", "3", "8", "--n", "200", "--k", "10", "--json", "--quiet")
+    assert status == 0, err
+    row, = json.loads(out)
+    assert (row["name"], row["n"], row["classes"], row["k"]) == ("digits:3-vs-8", 200, 2, 10)
+    assert 1 < row["d_mle"] < 64 and 0 < row["kf_robust"] <= row["kf"]
+    assert len(row["kf_pair"]) == 2 and row["duplicates"] == 0 and row["preprocessing"].startswith("binary_task(")
+
+
+def test_measure_csv_and_plot(tmp_path, capsys):
+    assert main(["measure", "digits", "--n", "400", "--size", "16", "--csv", "--plot", str(tmp_path/"d.png"), "--quiet"]) == 0
+    out = capsys.readouterr()
+    table = pd.read_csv(pd.io.common.StringIO(out.out))
+    assert table.loc[0, "shape"] == "1×16×16" and "resize(size=[16, 16]" in table.loc[0, "preprocessing"]
+    assert (tmp_path/"d.png").stat().st_size > 10_000 and "figure written" in out.err
+
+
+def test_measure_every_dataset_found(tmp_path, capsys):
+    "With no dataset named, every dataset that can be loaded is measured (here only the bundled digits)."
+    assert main(["measure", "--root", str(tmp_path), "--n", "300", "--k", "5", "--json", "--quiet"]) == 0
+    assert [r["name"] for r in json.loads(capsys.readouterr().out)] == ["digits"]
+
+
+def test_measure_on_the_shelf(shelf, capsys):
+    assert main(["measure", "chest-xray-pneumonia-64", "breastmnist", "--classes", "normal", "pneumonia", "--n", "300",
+                 "--json", "--quiet"]) == 2
+    assert "class 'normal' is not in breastmnist" in capsys.readouterr().err
+    assert main(["measure", "chest-xray-pneumonia-64", "pneumoniamnist", "--classes", "normal", "pneumonia", "--n", "400",
+                 "--size", "28", "--json", "--quiet"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["domain"] for r in rows] == ["medical", "medical"] and all(r["shape"] == "1×28×28" for r in rows)
+
+
+@pytest.mark.parametrize("argv, why", [
+    (["measure", "digits", "--n", "15"], "need at least k+1 = 21 points"),
+    (["measure", "--classes", "3", "8"], "--classes needs the datasets named"),
+    (["measure", "digits", "--classes", "3", "3"], "overlap"),
+    (["measure", "digits", "--classes", "3", "cat"], "class 'cat' is not in digits"),
+    (["measure", "digits", "--n", "20", "--k", "20"], "need at least k+1 = 21 points"),
+    (["measure", "nosuchset"], "unknown dataset 'nosuchset'"),
+])
+def test_measure_errors_are_one_line(argv, why, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert why in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, why", [(["--n", "0"], "must be a positive integer"), (["--channels", "2"], "invalid choice")])
+def test_measure_bad_options_are_usage_errors(argv, why):
+    status, _, err = run("measure", "digits", *argv)
+    assert status == 2 and why in err
