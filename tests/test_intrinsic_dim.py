@@ -11,7 +11,7 @@ from sklearn.base import clone
 
 from intrinsic_props.data import from_arrays, load_dataset
 from intrinsic_props.intrinsic_dim import (MLE, TwoNN, DuplicatesWarning, confidence_interval, deduplicate,
-                                           dimension_vs_k, estimator, find_duplicates, knn_distances, relative_difference)
+                                           dimension_vs_k, estimator, find_near_duplicates, knn_distances, relative_difference)
 
 TOL = 1e-6  # agreement required with scikit-dimension where the definitions coincide
 
@@ -215,7 +215,7 @@ def test_clean_data_raise_no_duplicate_warning(d):
         warnings.simplefilter("error", DuplicatesWarning)
         for seed in range(3):
             x = curved(1500, d, D=40, seed=seed)
-            assert find_duplicates(knn_distances(x, 2)[0]).n_near == 0
+            assert find_near_duplicates(knn_distances(x, 2)[0]).n_near == 0
             MLE().fit(x), TwoNN().fit(x)
 
 
@@ -226,7 +226,7 @@ def test_deduplicate_keeps_one_of_each_group():
     np.testing.assert_array_equal(deduplicate(data), np.arange(300))
     backwards = data[::-1].copy()  # neighbors() refuses negative strides (reported)
     kept = backwards[deduplicate(backwards)]
-    assert len(kept) == 300 and find_duplicates(knn_distances(kept, 2)[0]).n_exact == 0
+    assert len(kept) == 300 and find_near_duplicates(knn_distances(kept, 2)[0]).n_exact == 0
     ds = from_arrays(data.reshape(-1, 1, 3, 10), np.zeros(len(data), dtype=int), channels_last=False)
     assert len(ds[deduplicate(ds)]) == 300
 
@@ -235,7 +235,7 @@ def test_shelf_near_duplicates_are_found(shelf):
     "breastmnist and brain-tumor-mri-64 hold near-duplicates (see the shelf README); pneumoniamnist only a couple."
     counts = {}
     for name in ("breastmnist", "brain-tumor-mri-64", "pneumoniamnist"):
-        counts[name] = find_duplicates(knn_distances(load_dataset(name)[:3000], 2)[0])
+        counts[name] = find_near_duplicates(knn_distances(load_dataset(name)[:3000], 2)[0])
     assert counts["breastmnist"].n_near > 50 and counts["brain-tumor-mri-64"].n_near > 100
     assert counts["pneumoniamnist"].n_near <= 4 and all(c.n_exact == 0 for c in counts.values())
 
