@@ -103,13 +103,14 @@ def test_memory_budget_sets_the_block():
     x = np.random.default_rng(0).normal(size=(3000, 64)).astype(np.float32)
     y = np.arange(3000) % 3
     big = neighbors(x, y, k=5, memory=2**30)
-    small = neighbors(x, y, k=5, memory=4*3000*66 + 12*3000*(5 + 7 + 6) + 8*200**2 + 4*200*66)
-    assert small.block_size <= 200 < big.block_size and small.peak_bytes <= big.peak_bytes
+    budget = plan_memory(3000, 64, 12, 6, torch.device("cpu"), block_size=200)[1]
+    small = neighbors(x, y, k=5, memory=budget)
+    assert small.block_size == 200 < big.block_size and small.peak_bytes <= budget < big.peak_bytes
     np.testing.assert_array_equal(small.indices.numpy(), big.indices.numpy())
     np.testing.assert_array_equal(small.other_index.numpy(), big.other_index.numpy())
     with pytest.raises(MemoryError, match="raise memory="): neighbors(x, y, k=5, memory=10**5)
-    B, peak = plan_memory(3000, 64, 13, 6, torch.device("cpu"), memory=2**30)
-    assert peak == 4*3000*66 + 12*3000*19 + 8*B*B + 4*B*66
+    B, peak = plan_memory(3000, 64, 12, 6, torch.device("cpu"), memory=2**30)
+    assert peak == 4*3000*64 + 12*3000*(1 + 12 + 6) + 48*12*3000 + 4*B*3000
 
 
 @pytest.mark.parametrize("bad, match", [
