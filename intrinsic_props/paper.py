@@ -60,9 +60,9 @@ TASKS = [
 # %% ../nbs/12_paper.ipynb #529fd466
 SCALES = {
     "quick": dict(data=dict(size=32, channels=1, scale="unit"), n_train=[100, 200, 400], n_test=200, n_measure=1000,
-                  models=["small_cnn"], train=dict(preset="quick", epochs=4), natural_pairs=1, seeds=[0], gpu=False),
-    "cpu": dict(data=dict(size=32, channels=1, scale="unit"), n_train=[250, 500, 1000], n_test=400, n_measure=2000,
-                models=["small_cnn", "resnet18"], train=dict(preset="quick", epochs=15), natural_pairs=2, seeds=[0], gpu=False),
+                  models=["small_cnn"], train=dict(preset="quick", epochs=20), natural_pairs=1, seeds=[0], gpu=False),
+    "cpu": dict(data=dict(size=32, channels=1, scale="unit"), n_train=[250, 500, 1000, 2000], n_test=400, n_measure=2000,
+                models=["small_cnn", "resnet18"], train=dict(preset="quick", epochs=20), natural_pairs=3, seeds=[0], gpu=False),
     "paper": dict(data=dict(protocol="paper", channels=1), n_train=[500, 750, 1000, 1250, 1500, 1750], n_test=750,
                   n_measure=1750, models=["resnet18", "resnet34", "resnet50", "vgg13", "vgg16", "vgg19"],
                   train=dict(preset="paper"), natural_pairs=5, seeds=[1337], gpu=True),
