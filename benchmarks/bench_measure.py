@@ -2,6 +2,7 @@
 
 CPU:  python benchmarks/bench_measure.py                         # N = 5000 and 20000: ours, the floor, scikit-dimension
       python benchmarks/bench_measure.py --threads 1             # the same with one thread (see BENCHMARKS.md)
+      python benchmarks/bench_measure.py --float --no-skdim      # float32 images in [0, 1] instead of uint8
 GPU:  python benchmarks/bench_measure.py --device cuda --n 50000 100000 --no-skdim   # fp32 and TF32
 
 Three ways to get intrinsic dimension (MLE, both poolings, and TwoNN) and exact label sharpness K_F of the same images:
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from intrinsic_props.data import ImageSet, load_dataset
+from intrinsic_props.data import ImageSet, load_dataset, preprocess
 from intrinsic_props.measure import measure
 
 DATASET = "chest-xray-pneumonia-64"
@@ -114,6 +115,7 @@ def main():
     p.add_argument("--no-skdim", action="store_true", help="skip the scikit-dimension path (for large N)")
     p.add_argument("--repeat", type=int, default=1, help="runs of ours and of the floor; the fastest counts")
     p.add_argument("--peak-tflops", type=float, help="nominal matrix-product peak of the device, for the fraction of peak")
+    p.add_argument("--float", action="store_true", help="measure float32 images in [0, 1] instead of the shelf's uint8")
     args = p.parse_args()
     from threadpoolctl import threadpool_limits
     if args.threads: torch.set_num_threads(args.threads)
@@ -123,10 +125,11 @@ def main():
     block = 16384 if args.device.startswith("cuda") else 1024
     data = load_dataset(DATASET)
     print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {hardware(args.device)}; torch {torch.__version__}, "
-          f"{threads} threads; load average {os.getloadavg()[0]:.1f}")
+          f"{threads} threads; load average {os.getloadavg()[0]:.1f}; images {'float32 in [0, 1]' if args.float else 'uint8'}")
     with threadpool_limits(threads):
         for n in args.n:
             sub = augmented(data, n)
+            if args.float: sub = preprocess(sub, scale="unit")
             flat = sub.flat()
             for precision in precisions:
                 torch.backends.cuda.matmul.fp32_precision = "tf32" if precision == "tf32" else "ieee"
