@@ -65,3 +65,16 @@ def test_measure_errors_are_one_line(argv, why, capsys):
 def test_measure_bad_options_are_usage_errors(argv, why):
     status, _, err = run("measure", "digits", *argv)
     assert status == 2 and why in err
+
+
+def test_measure_rejects_bad_user_data(tmp_path, capsys):
+    "A user's npz with NaN images, or with images of the wrong shape, is a one-line error naming the problem."
+    import numpy as np
+    images = np.random.default_rng(0).random((30, 8, 8))
+    images[3, 2, 2] = np.nan
+    np.savez(tmp_path/"withnan.npz", train_images=images, train_labels=np.arange(30) % 2)
+    np.savez(tmp_path/"flat.npz", train_images=np.zeros((30, 64)), train_labels=np.arange(30) % 2)
+    assert main(["measure", "withnan", "--root", str(tmp_path), "--k", "5"]) == 2
+    assert "NaN/inf values (first in image 3)" in capsys.readouterr().err
+    assert main(["measure", "flat", "--root", str(tmp_path), "--k", "5"]) == 2
+    assert "images must be N×H×W, N×C×H×W or N×H×W×C" in capsys.readouterr().err
