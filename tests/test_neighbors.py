@@ -140,3 +140,25 @@ def test_cuda_equals_cpu():
         np.testing.assert_array_equal(gpu.indices.numpy(), cpu.indices.numpy())
         np.testing.assert_allclose(gpu.distances.numpy(), cpu.distances.numpy(), rtol=1e-12)
         np.testing.assert_array_equal(gpu.other_index.numpy(), cpu.other_index.numpy())
+
+
+def tf32(x:torch.Tensor) -> torch.Tensor:
+    "x with its float32 mantissa cut to TF32's 10 bits (truncation, the worse of truncating and rounding)."
+    return (x.view(torch.int32) & ~0x1FFF).view(torch.float32)
+
+
+@pytest.mark.parametrize("dim", [3, 64, 4096])
+def test_tf32_bound_holds_for_emulated_tensor_cores(dim):
+    "TF32 products (10-bit inputs, exact products, float32 sums) stay within the certificate's TF32 bound."
+    from intrinsic_props.neighbors import centred_points, rounding_bound
+    g = torch.Generator().manual_seed(dim)
+    base = torch.rand(1, dim, generator=g)*255
+    x = torch.cat([base + torch.randn(40, dim, generator=g)*1e-2, torch.rand(40, dim, generator=g)*255,
+                   torch.randint(0, 256, (40, dim), generator=g).float()])
+    A, sq = centred_points(x, torch.arange(len(x)))
+    approx = (sq[:, None] + sq[None] - 2*(tf32(A) @ tf32(A).T).double())
+    exact = torch.cdist(x.double(), x.double(), compute_mode="donot_use_mm_for_euclid_dist").square()
+    norms = sq.sqrt()
+    err = (approx - exact).abs()
+    assert (err <= rounding_bound(dim, "tf32")*(norms[:, None] + norms[None])**2).all()
+    assert (err > rounding_bound(dim, "fp32")*(norms[:, None] + norms[None])**2).any() or dim < 64
