@@ -19,8 +19,8 @@ def test_measure_json_from_the_shell():
     assert status == 0, err
     row, = json.loads(out)
     assert (row["name"], row["n"], row["classes"], row["k"]) == ("digits:3-vs-8", 200, 2, 10)
-    assert 1 < row["d_mle"] < 64 and 0 < row["kf_robust"] <= row["kf"]
-    assert len(row["kf_pair"]) == 2 and row["duplicates"] == 0 and row["preprocessing"].startswith("binary_task(")
+    assert 1 < row["d_mle"] < 64 and 0 < row["k_f_robust"] <= row["k_f"]
+    assert len(row["k_f_pair"]) == 2 and row["duplicates"] == 0 and row["preprocessing"].startswith("binary_task(")
 
 
 def test_measure_csv_and_plot(tmp_path, capsys):
