@@ -50,7 +50,7 @@ def knn_distances(data, # N×D array/tensor, `ImageSet`, or precomputed neighbou
         distances, indices = np.asarray(data.distances, dtype=np.float64), np.asarray(data.indices)
         _check_neighbours(distances, indices, k)
         return distances[:, :k], indices[:, :k]
-    nb = neighbors(as_points(data)[0], k=k)
+    nb = neighbors(as_points(data)[0], k=k, warn_duplicates=False)
     return nb.distances.numpy(), nb.indices.numpy()
 
 # %% ../nbs/02_intrinsic_dim.ipynb #b7419b54

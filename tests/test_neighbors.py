@@ -43,14 +43,15 @@ def labelled_points(draw):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(labelled_points())
 def test_equals_brute_force(case):
-    "Any block size and margin (including the uncapped route) gives brute force exactly, ties broken by index."
+    "Any block size and margin (including the uncapped route) gives brute force: the same lists, ties broken by index, distances within the bound."
     x, y, k, block, margin = case
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         nb = neighbors(x, y, k=k, block_size=block, margin=margin)
     d, i, (od, oi) = brute_force(x, y, k)
+    rtol, atol = nb.tolerance
     np.testing.assert_array_equal(nb.indices.numpy(), i)
-    np.testing.assert_allclose(nb.distances.numpy(), d, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(nb.distances.numpy(), d, rtol=max(rtol, 1e-12), atol=atol)
     np.testing.assert_array_equal(nb.other_index.numpy(), oi)
     np.testing.assert_allclose(nb.other_distance.numpy(), od, rtol=1e-12, atol=0)
 
@@ -77,11 +78,12 @@ def test_matches_sklearn_on_shelf(shelf):
         if n: data = data[torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:n]]
         for x in (data.images.reshape(len(data), -1), data.flat()/255):
             nb = neighbors(x, data.labels, k=20)
+            rtol = max(nb.tolerance[0], 1e-9)  # uint8: exact; float32: the "fp32" route's bound
             ref_d, ref_i = NearestNeighbors(n_neighbors=20).fit(x.double().numpy()).kneighbors()
-            np.testing.assert_allclose(nb.distances.numpy(), ref_d, rtol=1e-9)
+            np.testing.assert_allclose(nb.distances.numpy(), ref_d, rtol=rtol)
             differ = nb.indices.numpy() != ref_i
             assert differ.mean() < 1e-3, name  # only ties at equal distance, which we order by index
-            np.testing.assert_allclose(nb.distances.numpy()[differ], ref_d[differ], rtol=1e-9)
+            np.testing.assert_allclose(nb.distances.numpy()[differ], ref_d[differ], rtol=rtol)
             d, i, (od, oi) = brute_force(x.double().numpy(), data.labels.numpy(), 20)
             np.testing.assert_array_equal(nb.indices.numpy(), i)
             np.testing.assert_array_equal(nb.other_index.numpy(), oi)
@@ -96,6 +98,50 @@ def test_near_duplicates_on_shelf(shelf):
     np.testing.assert_array_equal(nb.indices.numpy(), i)
     np.testing.assert_allclose(nb.distances.numpy(), d, rtol=1e-12)
     np.testing.assert_array_equal(nb.other_index.numpy(), oi)
+
+
+def test_fp32_route_is_within_its_bound_where_the_gram_form_fails():
+    "Near-identical float32 images far from the mean at D = 224²: brute-force lists, distances within the stated bound."
+    g = torch.Generator().manual_seed(3)
+    dim = 224*224
+    base = torch.rand(3, dim, generator=g)*255
+    x = torch.cat([b + torch.randn(20, dim, generator=g)*s for b, s in zip(base, (1e-3, 1e-2, 1e-1))]).clamp(0, 255)
+    x = torch.cat([x, x[:2], torch.rand(10, dim, generator=g)*255])  # two exact copies, and some far points
+    y = torch.arange(len(x)) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nb = neighbors(x, y, k=8)
+    d, i, (od, oi) = brute_force(x.double(), y.numpy(), 8)
+    rtol, atol = nb.tolerance
+    assert nb.route == "fp32" and 1e-6 < rtol < 3e-6 and nb.n_refined > 0
+    np.testing.assert_array_equal(nb.indices.numpy(), i)
+    np.testing.assert_array_equal(nb.other_index.numpy(), oi)
+    assert (np.abs(nb.distances.numpy() - d) <= rtol*d + atol).all()
+    np.testing.assert_allclose(nb.other_distance.numpy(), od, rtol=1e-12)  # refined: K_F to float64 rounding
+    assert [grp.indices for grp in nb.duplicate_groups] == [[0, 60], [1, 61]]
+
+
+@pytest.mark.parametrize("scale, route", [(1e-25, "fp32"), (1e17, "fp64")])
+def test_float32_at_the_edges_of_its_range(scale, route):
+    "Differences whose float32 squares underflow are refined in float64 (no false copies); huge values take the float64 route."
+    x = (np.random.default_rng(4).normal(size=(40, 6))*scale).astype(np.float32)
+    nb = neighbors(x, k=5)
+    d, i, _ = brute_force(x, None, 5)
+    assert nb.route == route and not nb.duplicate_groups
+    np.testing.assert_array_equal(nb.indices.numpy(), i)
+    np.testing.assert_allclose(nb.distances.numpy(), d, rtol=1e-12)
+
+
+def test_narrow_floats_and_views():
+    "float16 data take the float32 route; numpy views with negative strides are accepted."
+    x = np.random.default_rng(5).normal(size=(200, 30))
+    half = neighbors(x.astype(np.float16), k=5)
+    d, i, _ = brute_force(x.astype(np.float16), None, 5)
+    assert half.route == "fp32"
+    np.testing.assert_array_equal(half.indices.numpy(), i)
+    np.testing.assert_allclose(half.distances.numpy(), d, rtol=half.tolerance[0])
+    flipped = neighbors(x[::-1, ::-1], k=5)
+    np.testing.assert_array_equal(flipped.indices.numpy(), neighbors(x[::-1, ::-1].copy(), k=5).indices.numpy())
 
 
 def test_memory_budget_sets_the_block():
@@ -121,6 +167,7 @@ def test_memory_budget_sets_the_block():
     (dict(X=np.zeros((5, 2)), y=[0.5, 1, 0, 1, 0], k=2), "non-integer floats"),
     (dict(X=np.zeros((5, 2)), y=[2] * 5, k=2), "single class"),
     (dict(X=np.zeros((5, 2)), k=2.5), "k must be a positive integer"),
+    (dict(X=np.array([[0.], [1e20], [-1e20]], dtype=np.float32), k=1), "divide X by a constant"),
 ])
 def test_bad_input(bad, match):
     with pytest.raises(ValueError, match=match): neighbors(**bad)
