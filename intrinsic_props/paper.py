@@ -16,7 +16,7 @@ from .sweep import class_pairs
 
 # %% auto #0
 __all__ = ['CITATION', 'PAPER_VALUES', 'CLAIMS', 'TASKS', 'SCALES', 'paper_domain_means', 'current_scale', 'task_capacity',
-           'dataset_tasks', 'paper_sweep', 'measurement_sets', 'results_dir']
+           'dataset_tasks', 'paper_sweep', 'measurement_sets', 'results_dir', 'write_sweep_spec']
 
 # %% ../nbs/12_paper.ipynb #c67a3e0b
 CITATION = ("N. Konz and M. A. Mazurowski, The Effect of Intrinsic Dataset Properties on Generalization: Unraveling "
@@ -143,3 +143,16 @@ def results_dir() -> Path:
     d = Path(os.environ.get("INTRINSIC_PROPS_RESULTS") or cache_dir()/"results")
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+# %% ../nbs/12_paper.ipynb #8a965530
+def write_sweep_spec(path, # YAML file to write
+                     scale:str=None, # a key of `SCALES`; `current_scale()` when None
+                     names:list=None, # restrict to these datasets
+                    ) -> Path:
+    "Write `paper_sweep(scale)` as YAML for `intrinsic-props sweep`, its database in `results_dir()` where the chapters read it."
+    import yaml
+    spec = paper_sweep(scale, names)
+    spec["database"] = str(results_dir()/f"{spec['name']}.db")
+    path = Path(path)
+    path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
+    return path
