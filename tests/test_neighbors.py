@@ -89,6 +89,21 @@ def test_matches_sklearn_on_shelf(shelf):
             np.testing.assert_array_equal(nb.other_index.numpy(), oi)
 
 
+@pytest.mark.parametrize("k, block", [(100, None), (150, 97)])
+def test_large_k_equals_brute_force(k, block):
+    "k of 100 and more (the issue's minimum), with blocks smaller than k: brute-force lists and distances."
+    g = np.random.default_rng(k)
+    x = (g.normal(size=(1200, 48)) @ g.normal(size=(48, 48))).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int)
+    nb = neighbors(x, y, k=k, block_size=block)
+    d, i, (od, oi) = brute_force(x, y, k)
+    assert nb.indices.shape == (1200, k)
+    np.testing.assert_array_equal(nb.indices.numpy(), i)
+    np.testing.assert_allclose(nb.distances.numpy(), d, rtol=nb.tolerance[0])
+    np.testing.assert_array_equal(nb.other_index.numpy(), oi)
+    np.testing.assert_allclose(nb.other_distance.numpy(), od, rtol=1e-12)
+
+
 def test_near_duplicates_on_shelf(shelf):
     "brain-tumor-mri-64's near-duplicates (one grey level apart) come out exact, with their tie order."
     data = load_dataset("brain-tumor-mri-64")[:2000]
