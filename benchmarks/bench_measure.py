@@ -97,8 +97,8 @@ def skdim_seconds(data:ImageSet) -> tuple:
     d_mean = skdim.id.MLE().fit(x, comb="mean").dimension_
     d_twonn = skdim.id.TwoNN().fit(x).dimension_
     _, dist = pairwise_distances_argmin_min(x[y == 0], x[y == 1])
-    kf = 1/dist.min()
-    return time.perf_counter() - t, dict(d_mle=d_mle, d_mle_mean=d_mean, d_twonn=d_twonn, kf=kf)
+    k_f = 1/dist.min()
+    return time.perf_counter() - t, dict(d_mle=d_mle, d_mle_mean=d_mean, d_twonn=d_twonn, k_f=k_f)
 
 
 def hardware(device:str) -> str:
