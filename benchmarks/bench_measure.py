@@ -23,17 +23,17 @@ at N > 5190 describe the augmented set, not chest X-rays: this is a speed benchm
 """
 import argparse
 import os
-import platform
 import time
 import warnings
 from datetime import datetime, timezone
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from intrinsic_props.data import ImageSet, load_dataset, preprocess
+from bench_training import cpu_name
+from intrinsic_props.data import PROTOCOLS, ImageSet, load_dataset, preprocess
 from intrinsic_props.measure import measure
+from intrinsic_props.neighbors import BLOCK_CAP
 
 DATASET = "chest-xray-pneumonia-64"
 SHIFTS = [(0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1), (0, 2), (2, 0), (0, -2), (-2, 0)]
@@ -103,10 +103,7 @@ def skdim_seconds(data:ImageSet) -> tuple:
 
 def hardware(device:str) -> str:
     if device.startswith("cuda"): return f"{torch.cuda.get_device_name()} ({torch.version.cuda})"
-    try:
-        with open("/proc/cpuinfo") as f: cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration): cpu = platform.processor() or platform.machine()
-    return f"{cpu}, {os.cpu_count()} cores"
+    return f"{cpu_name()}, {os.cpu_count()} cores"
 
 
 def main():
@@ -125,7 +122,7 @@ def main():
     threads = torch.get_num_threads()
     warnings.simplefilter("ignore")
     precisions = ["fp32", "tf32"] if args.device.startswith("cuda") else ["fp32"]
-    block = 16384 if args.device.startswith("cuda") else 1024
+    block = BLOCK_CAP["cuda" if args.device.startswith("cuda") else "cpu"]
     data = load_dataset(DATASET)
     images = (f"{args.size}×{args.size} float32 in [0, 255] (paper protocol)" if args.size else
               "64×64 float32 in [0, 1]" if args.float else "64×64 uint8")
@@ -135,7 +132,7 @@ def main():
     with threadpool_limits(threads):
         for n in args.n:
             sub = augmented(data, n)
-            if args.size: sub = preprocess(sub, size=args.size, scale="max")
+            if args.size: sub = preprocess(sub, size=args.size, scale=PROTOCOLS["paper"]["scale"])
             elif args.float: sub = preprocess(sub, scale="unit")
             flat = sub.flat()
             for precision in precisions:

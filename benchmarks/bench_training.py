@@ -15,16 +15,17 @@ import json
 import os
 import platform
 import statistics
-import time
 from datetime import datetime, timezone
 
 import torch
 
 from intrinsic_props.data import BinaryTask, ImageSet
 from intrinsic_props.models import PAPER_ARCHITECTURES, build_model
-from intrinsic_props.training import train, train_settings
+from intrinsic_props.paper import PAPER_VALUES, SCALES
+from intrinsic_props.training import PRESETS, train, train_settings
 
-SWEEP = dict(tasks=11, n_train=(500, 750, 1000, 1250, 1500, 1750), n_test=750, epochs=100)
+SWEEP = dict(tasks=len(PAPER_VALUES), n_train=tuple(SCALES["paper"]["n_train"]), n_test=SCALES["paper"]["n_test"],
+             epochs=PRESETS["paper"]["epochs"])
 TARGET_HOURS = 24
 MODES = {"bf16+channels_last": dict(amp=True, channels_last=True), "fp32 eager": dict(amp=False, channels_last=False)}
 

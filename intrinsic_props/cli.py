@@ -109,9 +109,9 @@ MEASURE_COLUMNS = ["name", "domain", "n", "shape", "classes", "d_mle", "d_mle_me
 def measure_command(args:argparse.Namespace):
     "`intrinsic-props measure [DATASET ...]`: intrinsic dimension and label sharpness of each dataset, one pass each."
     from intrinsic_props.measure import measure, measurements_table, plot_measurements
-    names = args.datasets or available_datasets(args.root)["name"].tolist()
     if args.classes and not args.datasets:
         raise ValueError("--classes needs the datasets named: class names differ between datasets")
+    names = args.datasets or available_datasets(args.root)["name"].tolist()
     records = []
     for name in names:
         data = measure_images(name, args)

@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['DOMAINS', 'DATASETS', 'DEBIAN_FASHION_MNIST', 'SCALES', 'PROTOCOLS', 'ImageSet', 'from_arrays', 'from_npz',
-           'from_folder', 'cache_dir', 'data_dirs', 'known_datasets', 'read_idx', 'load_dataset', 'available_datasets',
-           'preprocess', 'BinaryTask', 'binary_task', 'DuplicateGroup', 'find_duplicates']
+__all__ = ['DOMAINS', 'DATASETS', 'DEBIAN_FASHION_MNIST', 'DIGITS_SPLITS', 'SCALES', 'PROTOCOLS', 'ImageSet', 'from_arrays',
+           'from_npz', 'from_folder', 'cache_dir', 'data_dirs', 'known_datasets', 'read_idx', 'load_dataset',
+           'available_datasets', 'preprocess', 'BinaryTask', 'binary_task', 'DuplicateGroup', 'find_duplicates']
 
 # %% ../nbs/00_data.ipynb #3e7cb5d9
 DOMAINS = ("natural", "medical", "unknown")
@@ -336,12 +336,16 @@ def _download(name:str, folder:Path) -> Path:
     return folder/f"{name}.npz"
 
 # %% ../nbs/00_data.ipynb #48a0b8f6
+DIGITS_SPLITS = {"train": 1437, "test": 360}
+
+# %% ../nbs/00_data.ipynb #411f4694
 def _digits(split:str) -> ImageSet:
-    "scikit-learn's bundled 8×8 digits as uint8 0..255; train = first 1437 images, test = the other 360."
+    "scikit-learn's bundled 8×8 digits as uint8 0..255; train = the first 1437 images, test = the other 360."
     from sklearn.datasets import load_digits
     d = load_digits()
     images = np.round(d.images*255/16).astype(np.uint8)
-    sl = {"train": slice(0, 1437), "test": slice(1437, None)}
+    cut = DIGITS_SPLITS["train"]
+    sl = {"train": slice(0, cut), "test": slice(cut, None)}
     if split not in sl: raise ValueError(f"digits has no split {split!r}; it has ['test', 'train']")
     return from_arrays(images[sl[split]], d.target[sl[split]], _MNIST_CLASSES, domain="natural", name="digits", split=split,
                        source="scikit-learn load_digits (UCI optical digits)")
@@ -406,15 +410,17 @@ def _availability_row(name:str, f:Path, meta:dict) -> dict:
 def available_datasets(root=None) -> pd.DataFrame:
     "Every dataset `load_dataset` can read now: domain, images per split, image shape and file."
     rows = {}
+    names = known_datasets(root)
     for folder in data_dirs(root):
-        for name in known_datasets(root):
+        manifest = _manifest(folder)
+        for name in names:
             f = _dataset_file(name, folder)
             if f is not None and name not in rows:
-                rows[name] = _availability_row(name, f, {**DATASETS.get(name, {}), **_manifest(folder).get(name, {})})
+                rows[name] = _availability_row(name, f, {**DATASETS.get(name, {}), **manifest.get(name, {})})
     if "fashion-mnist" not in rows and DEBIAN_FASHION_MNIST.is_dir():
         rows["fashion-mnist"] = dict(name="fashion-mnist", domain="natural", modality=DATASETS["fashion-mnist"]["modality"],
                                      train=60000, test=10000, shape="28×28", file=str(DEBIAN_FASHION_MNIST))
-    rows["digits"] = dict(name="digits", domain="natural", modality=DATASETS["digits"]["modality"], train=1437, test=360,
+    rows["digits"] = dict(name="digits", domain="natural", modality=DATASETS["digits"]["modality"], **DIGITS_SPLITS,
                           shape="8×8", file="scikit-learn (bundled)")
     df = pd.DataFrame(list(rows.values()))
     splits = [s for s in ("train", "val", "test") if s in df]
@@ -436,14 +442,15 @@ def _convert_channels(images:torch.Tensor, channels:int) -> torch.Tensor:
 # %% ../nbs/00_data.ipynb #8b05a3a9
 def _scale_max(images:torch.Tensor, name:str) -> torch.Tensor:
     "Each image times 255 / its own maximum; blank images stay zero, with a warning."
-    peak = images.float().flatten(1).amax(1)
+    x = images.float()
+    peak = x.flatten(1).amax(1)
     blank = (peak <= 0).nonzero()[:, 0]
     if len(blank):
         warnings.warn(f"{name}: {len(blank)} blank image(s) (maximum 0, e.g. index {blank[:5].tolist()}) left at zero "
                       "instead of dividing by zero; drop them if they are not meaningful")
     factor = torch.zeros_like(peak)
     factor[peak > 0] = 255/peak[peak > 0]
-    return images.float()*factor.view(-1, 1, 1, 1)
+    return x*factor.view(-1, 1, 1, 1)
 
 # %% ../nbs/00_data.ipynb #7fc78c68
 def preprocess(data:ImageSet, # images to convert
@@ -498,7 +505,7 @@ def _class_group(data:ImageSet, spec) -> list:
     return out
 
 # %% ../nbs/00_data.ipynb #f9e226df
-def _draw(data:ImageSet, group:list, counts:list, gen:torch.Generator, label:str, hint:str) -> list:
+def _draw(data:ImageSet, group:list, counts:dict, gen:torch.Generator, label:str, hint:str) -> list:
     "Disjoint random index sets of sizes `counts` from the images of class `group` in `data`."
     pool = torch.isin(data.labels, torch.tensor(group)).nonzero()[:, 0]
     need = sum(counts.values())

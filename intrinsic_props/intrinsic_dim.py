@@ -17,6 +17,7 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from .data import ImageSet
 from .neighbors import as_points, neighbors
 
 # %% auto #0
@@ -50,7 +51,7 @@ def knn_distances(data, # N×D array/tensor, `ImageSet`, or precomputed neighbou
         distances, indices = np.asarray(data.distances, dtype=np.float64), np.asarray(data.indices)
         _check_neighbours(distances, indices, k)
         return distances[:, :k], indices[:, :k]
-    nb = neighbors(as_points(data)[0], k=k, warn_duplicates=False)
+    nb = neighbors(data.images.reshape(len(data), -1) if isinstance(data, ImageSet) else data, k=k, warn_duplicates=False)
     return nb.distances.numpy(), nb.indices.numpy()
 
 # %% ../nbs/02_intrinsic_dim.ipynb #92f2d5a8
@@ -171,11 +172,18 @@ class MLE(BaseEstimator):
         self.dimension_pw_ = np.full(len(distances), np.nan)
         self.dimension_pw_[used] = local
         self.n_points_ = int(used.sum())
-        self.dimension_ = _pool_local(local, self.pool)
-        if not math.isfinite(self.dimension_):
-            raise ValueError(f"the {self.pool} of the local estimates is infinite: {int(np.isinf(local).sum())} points have all "
-                             f"{self.k} neighbours at one distance (a lattice?); use pool='mle' or a larger k")
+        self.dimension_ = self.pooled(self.pool)
         return self
+
+    def pooled(self, pool:str) -> float:
+        "This fit's per-point estimates pooled by `pool` (\"mle\", \"mean\" or \"median\"), without fitting again."
+        if pool not in POOLS: raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
+        local = self._pointwise()
+        d = _pool_local(local, pool)
+        if not math.isfinite(d):
+            raise ValueError(f"the {pool} of the local estimates is infinite: {int(np.isinf(local).sum())} points have all "
+                             f"{self.k} neighbours at one distance (a lattice?); use pool='mle' or a larger k")
+        return d
 
     def _pool_sample(self, local:np.ndarray) -> float:
         "The pooled estimate from a sample of per-point estimates (for the bootstrap)."

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
 from .data import ImageSet
-from .neighbors import Neighbors, as_points, class_codes, gather_rows, neighbors
+from .neighbors import Neighbors, as_points, class_codes, neighbors, pair_sq_distances
 
 # %% auto #0
 __all__ = ['LabelSharpness', 'order_statistic', 'nearest_distinct_other', 'label_sharpness', 'SampledLabelSharpness',
@@ -78,8 +78,7 @@ def nearest_distinct_other(X:torch.Tensor, # N×D points
         others = (codes != codes[r]).nonzero()[:, 0]
         for s in range(0, len(others), chunk):
             cols = others[s:s + chunk]
-            diff = gather_rows(X, cols).to(torch.float64) - X[r].to(torch.float64)
-            d = torch.linalg.vector_norm(diff, dim=1).cpu()
+            d = pair_sq_distances(X, torch.full_like(cols, r), cols, "fp64").sqrt().cpu()
             d[d == 0] = math.inf
             m = int(torch.argmin(d))
             if d[m] < dist[t]: dist[t], index[t] = d[m], int(cols[m])
@@ -110,7 +109,7 @@ def label_sharpness(X, # N×D array or tensor, or an ImageSet (whose labels are 
     elif nb.other_distance is None: raise ValueError("the neighbours were computed without labels; pass nb=neighbors(X, y)")
     elif len(nb) != len(X) or not torch.equal(nb.labels, codes):
         raise ValueError("nb was computed for other points or labels than X, y; pass the same data to both")
-    d, other = nb.other_distance.clone(), nb.other_index.clone()
+    d, other = nb.other_distance, nb.other_index.clone()
     conflicts = nb.conflicts
     per_point = (1/d).numpy()
     top, rob = int(torch.argmin(d)), order_statistic(per_point, quantile)
@@ -159,7 +158,7 @@ def sampled_label_sharpness(X, # N×D array or tensor, or an ImageSet
             first.append(drawn[batch[:t]]); second.append(drawn[other[:t]])
     p, q = torch.cat(first), torch.cat(second)
     cross = codes[p] != codes[q]
-    d = torch.linalg.vector_norm(gather_rows(X, p).to(torch.float64) - gather_rows(X, q).to(torch.float64), dim=1)
+    d = pair_sq_distances(X, p, q, "fp64").sqrt()
     k = torch.where(cross & (d > 0), 1/d, torch.where(cross, math.inf, 0.0))
     best = int(torch.argmax(k))
     return SampledLabelSharpness(float(k[best]), (int(p[best]), int(q[best])), len(p), int(cross.sum()), m, seed)

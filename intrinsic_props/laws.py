@@ -15,12 +15,12 @@ import seaborn as sns
 from scipy import optimize, stats
 
 # %% auto #0
-__all__ = ['DOMAIN_COLORS', 'check_columns', 'usable_runs', 'require_positive', 'LinearFit', 'cluster_robust_cov', 'fit_ols',
-           'quantile_coef', 'bootstrap_samples', 'fit_quantile', 'fisher_ci', 'Correlation', 'pearson', 'wilson_ci',
-           'Share', 'simulate_sweep', 'by_domain', 'fit_loss_vs_dim', 'fit_slope_difference', 'fit_size_slope',
-           'law_terms', 'LawFit', 'fit_law', 'fit_delta_vs_sharpness', 'fit_domain_difference',
-           'share_repr_within_data', 'format_interval', 'law_summary', 'plot_loss_vs_dim', 'plot_law',
-           'plot_delta_vs_sharpness', 'plot_repr_vs_data', 'plot_laws']
+__all__ = ['LAW_SLOPES', 'DOMAIN_COLORS', 'check_columns', 'usable_runs', 'require_positive', 'LinearFit', 'cluster_robust_cov',
+           'fit_ols', 'quantile_coef', 'bootstrap_samples', 'fit_quantile', 'fisher_ci', 'Correlation', 'pearson',
+           'wilson_ci', 'Share', 'simulate_sweep', 'by_domain', 'fit_loss_vs_dim', 'fit_slope_difference',
+           'fit_size_slope', 'law_terms', 'law_prediction', 'LawFit', 'fit_law', 'fit_delta_vs_sharpness',
+           'fit_domain_difference', 'share_repr_within_data', 'format_interval', 'law_summary', 'plot_loss_vs_dim',
+           'plot_law', 'plot_delta_vs_sharpness', 'plot_repr_vs_data', 'plot_laws']
 
 # %% ../nbs/10_laws.ipynb #f4d2c88a
 def check_columns(df:pd.DataFrame, # sweep results
@@ -198,6 +198,20 @@ def _bootstrap_groups(groups, n:int) -> np.ndarray:
                          "pass cluster=None to treat runs as independent")
     return groups
 
+# %% ../nbs/10_laws.ipynb #7a4898e1
+def _usable_resamples(boot:np.ndarray, # the estimates of the resamples that could be computed
+                      n_boot:int, # resamples drawn
+                      needed:str, # what a usable resample does, for the error
+                      failed:str, # what the others did, for the warning
+                     ) -> np.ndarray:
+    "`boot`, with an error when fewer than 2 resamples are usable and a warning when more than 5 % are not."
+    if len(boot) < 2: raise ValueError(f"only {len(boot)} of {n_boot} bootstrap resamples {needed}; "
+                                       "the clusters are too few or too alike for an interval")
+    if len(boot) < 0.95*n_boot:
+        warnings.warn(f"{n_boot - len(boot)} of {n_boot} bootstrap resamples {failed} and were skipped; "
+                      "with so few clusters the interval is rough", stacklevel=3)
+    return boot
+
 # %% ../nbs/10_laws.ipynb #93c40713
 def _check_loss(resid:np.ndarray, tau:float) -> float:
     "Koenker–Bassett check loss of residuals `resid` at quantile `tau`."
@@ -222,13 +236,9 @@ def fit_quantile(X:pd.DataFrame, # predictors, one column each (an intercept is 
     coef = quantile_coef(A, y, tau)
     groups = _bootstrap_groups(groups, len(y))
     n_groups = len(pd.unique(groups))
-    boot = np.array([quantile_coef(A[i], y[i], tau) for i in bootstrap_samples(groups, n_boot, seed)
-                     if np.linalg.matrix_rank(A[i]) == p]).reshape(-1, p)
-    if len(boot) < 2: raise ValueError(f"only {len(boot)} of {n_boot} bootstrap resamples identify every coefficient; "
-                                       "the clusters are too few or too alike for an interval")
-    if len(boot) < 0.95*n_boot:
-        warnings.warn(f"{n_boot - len(boot)} of {n_boot} bootstrap resamples could not identify every coefficient "
-                      f"and were skipped; with so few clusters the interval is rough", stacklevel=2)
+    boot = _usable_resamples(np.array([quantile_coef(A[i], y[i], tau) for i in bootstrap_samples(groups, n_boot, seed)
+                                       if np.linalg.matrix_rank(A[i]) == p]).reshape(-1, p),
+                             n_boot, "identify every coefficient", "could not identify every coefficient")
     low, high = np.quantile(boot, [(1 - level)/2, (1 + level)/2], axis=0)
     params = pd.DataFrame({"estimate": coef, "se": boot.std(axis=0, ddof=1), "ci_low": low, "ci_high": high,
                            "dof": np.inf}, index=design.columns)
@@ -285,12 +295,7 @@ def pearson(x, # first variable
     fisher = fisher_ci(r, len(x), level)
     groups = _bootstrap_groups(groups, len(x))
     boot = np.array([_pearson_r(x[i], y[i]) for i in bootstrap_samples(groups, n_boot, seed)])
-    boot = boot[~np.isnan(boot)]
-    if len(boot) < 2: raise ValueError(f"only {len(boot)} of {n_boot} bootstrap resamples have both variables varying; "
-                                       "the clusters are too few or too alike for an interval")
-    if len(boot) < 0.95*n_boot:
-        warnings.warn(f"{n_boot - len(boot)} of {n_boot} bootstrap resamples had a constant variable and were "
-                      "skipped; with so few clusters the interval is rough", stacklevel=2)
+    boot = _usable_resamples(boot[~np.isnan(boot)], n_boot, "have both variables varying", "had a constant variable")
     low, high = np.quantile(boot, [(1 - level)/2, (1 + level)/2])
     return Correlation(r, len(x), len(pd.unique(groups)), *fisher, float(low), float(high), level)
 
@@ -440,6 +445,15 @@ def law_terms(df:pd.DataFrame, # sweep results (usable rows)
     if sharpness is not None: terms[f"log {sharpness}"] = np.log(require_positive(df, sharpness))
     return pd.DataFrame(terms, index=df.index)
 
+# %% ../nbs/10_laws.ipynb #ae7f8a93
+LAW_SLOPES = (-1.0, 1.0)
+
+# %% ../nbs/10_laws.ipynb #5f96adf9
+def law_prediction(terms:pd.DataFrame, # from `law_terms`
+                  ) -> np.ndarray:
+    "The law's log loss without its constant: −log N/d (+ log K_F), the fixed slopes times `terms`."
+    return terms.to_numpy() @ np.array(LAW_SLOPES[:terms.shape[1]])
+
 # %% ../nbs/10_laws.ipynb #480d7824
 @dataclass
 class LawFit:
@@ -468,8 +482,8 @@ def fit_law(df:pd.DataFrame, # sweep results
     "Fit log `loss` = a − log N/`dim` + log K_F: free and fixed slopes, mean (OLS) and envelope (quantile)."
     rows = usable_runs(df, [dim, size, loss] + ([sharpness] if sharpness else []) + ([cluster] if cluster else []))
     X, y = law_terms(rows, dim, sharpness, size), np.log(require_positive(rows, loss))
-    slopes = dict(zip(X.columns, [-1.0, 1.0]))
-    slack = y - X.to_numpy() @ np.array(list(slopes.values()))
+    slopes = dict(zip(X.columns, LAW_SLOPES))
+    slack = y - law_prediction(X)
     groups, constant = _clusters(rows, cluster), X.iloc[:, :0]
     fixed = fit_ols(constant, slack, groups, level)
     fixed_r2 = 1 - ((slack - fixed.params.estimate.iloc[0])**2).sum()/((y - y.mean())**2).sum()
@@ -670,8 +684,8 @@ def plot_law(df:pd.DataFrame, # sweep results
     "log loss against the law's prediction −log N/d (+ log K_F), with the fixed-slope mean and envelope lines."
     rows = usable_runs(df, [dim, size, loss, domain] + ([sharpness] if sharpness else []))
     X = law_terms(rows, dim, sharpness, size)
-    prediction, log_loss = X.to_numpy() @ np.array([-1.0, 1.0][:X.shape[1]]), np.log(require_positive(rows, loss))
-    mean = fit_ols(pd.DataFrame(index=rows.index), log_loss - prediction).params.estimate.iloc[0]
+    prediction, log_loss = law_prediction(X), np.log(require_positive(rows, loss))
+    mean = float(np.mean(log_loss - prediction))
     envelope = quantile_coef(np.ones((len(rows), 1)), log_loss - prediction, tau)[0]
     ax = ax or plt.subplots(figsize=(5, 4))[1]
     sns.scatterplot(x=prediction, y=log_loss, hue=rows[domain].to_numpy(), palette=DOMAIN_COLORS, alpha=0.6, ax=ax)

@@ -11,12 +11,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .data import ImageSet
 from .intrinsic_dim import MLE, TwoNN, confidence_interval
 from .label_sharpness import label_sharpness
-from .neighbors import as_points, class_codes, neighbors
+from .neighbors import as_points, neighbors
 
 # %% auto #0
 __all__ = ['Measurement', 'describe_preprocessing', 'measure', 'measurements_table', 'plot_measurements']
@@ -79,19 +78,17 @@ def measure(data, # an ImageSet, or an N×D array/tensor of points (then pass `y
     t0 = time.perf_counter()
     X, y = as_points(data, y)
     if y is None: raise ValueError("measure needs class labels for label sharpness: pass an ImageSet or y=")
-    codes, classes = class_codes(y, len(X))
-    nb = neighbors(X, codes, k=k, device=device, progress=progress, memory=memory, precision=precision)
+    nb = neighbors(X, y, k=k, device=device, progress=progress, memory=memory, precision=precision)
     mle = MLE(k=k, pool="mle").fit(nb)
-    mle_mean = MLE(k=k, pool="mean").fit(nb)
     twonn = TwoNN(discard=0.1).fit(nb)
-    ks = label_sharpness(X, codes, quantile=quantile, nb=nb)
+    ks = label_sharpness(X, nb.labels, quantile=quantile, nb=nb)
     interval = lambda est: confidence_interval(est, n_boot=n_boot, level=level) if n_boot else (None, None)
     (mle_low, mle_high), (twonn_low, twonn_high) = interval(mle), interval(twonn)
     image = isinstance(data, ImageSet)
     return Measurement(
         name=data.name if image else "points", domain=data.domain if image else "unknown", n=len(X), dimension=X.shape[1],
-        shape="×".join(map(str, data.shape)) if image else "", classes=len(classes), k=k,
-        d_mle=mle.dimension_, d_mle_mean=mle_mean.dimension_, d_twonn=twonn.dimension_, d_mle_low=mle_low, d_mle_high=mle_high,
+        shape="×".join(map(str, data.shape)) if image else "", classes=len(nb.classes), k=k,
+        d_mle=mle.dimension_, d_mle_mean=mle.pooled("mean"), d_twonn=twonn.dimension_, d_mle_low=mle_low, d_mle_high=mle_high,
         d_twonn_low=twonn_low, d_twonn_high=twonn_high,
         k_f=ks.value, k_f_robust=ks.robust, k_f_pair=ks.pair, duplicates=nb.n_duplicates,
         near_duplicates=mle.duplicates_.n_near, preprocessing=describe_preprocessing(data.preprocessing) if image else "none",

@@ -5,13 +5,15 @@
 # %% ../nbs/05_models.ipynb #4afbfe67
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 import torchvision.models as tvm
 from torch import nn
 
 # %% auto #0
 __all__ = ['ARCHITECTURES', 'PAPER_ARCHITECTURES', 'IMAGENET_CLASSES', 'SmallCNN', 'family', 'first_conv', 'adapt_input_channels',
-           'build_model', 'arch_name', 'check_input']
+           'seeded', 'eval_mode', 'model_device', 'build_model', 'arch_name', 'check_input']
 
 # %% ../nbs/05_models.ipynb #dec20f7d
 def _conv_block(c_in:int, c_out:int, pool:bool) -> nn.Sequential:
@@ -76,6 +78,34 @@ def adapt_input_channels(model:nn.Module, in_channels:int) -> nn.Module:
     _set_module(model, name, new)
     return model
 
+# %% ../nbs/05_models.ipynb #392a4c77
+@contextmanager
+def seeded(seed:int=None, # seed of the block's random draws; the global random state when None
+           device=None, # also seed (and restore) this CUDA device's generator
+          ):
+    "Seed the CPU (and `device`'s CUDA) generator inside the block; restore the global random state after it."
+    d = torch.device(device or "cpu")
+    cuda = [d.index if d.index is not None else torch.cuda.current_device()] if d.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        if seed is not None:
+            torch.random.default_generator.manual_seed(seed)
+            for i in cuda: torch.cuda.default_generators[i].manual_seed(seed)
+        yield
+
+# %% ../nbs/05_models.ipynb #eac94d50
+@contextmanager
+def eval_mode(model:nn.Module):
+    "`model` in eval mode inside the block; its previous mode restored after it."
+    was_training = model.training
+    model.eval()
+    try: yield model
+    finally: model.train(was_training)
+
+# %% ../nbs/05_models.ipynb #faead817
+def model_device(model:nn.Module) -> torch.device:
+    "The device holding `model`'s parameters."
+    return next(model.parameters()).device
+
 # %% ../nbs/05_models.ipynb #dd41b80e
 def build_model(name:str, # a key of `ARCHITECTURES`: resnet18/34/50, vgg13/16/19 or small_cnn
                 in_channels:int, # image channels: 1 (grayscale, e.g. medical) or 3 (RGB)
@@ -91,8 +121,7 @@ def build_model(name:str, # a key of `ARCHITECTURES`: resnet18/34/50, vgg13/16/1
         raise ValueError(f"the ImageNet head has {IMAGENET_CLASSES} logits, fewer than num_classes={num_classes}; "
                          "use keep_imagenet_head=False")
     outputs = IMAGENET_CLASSES if keep_imagenet_head else num_classes
-    with torch.random.fork_rng(devices=[]):
-        if seed is not None: torch.manual_seed(seed)
+    with seeded(seed):
         model = (SmallCNN(in_channels, outputs) if name == "small_cnn" else
                  adapt_input_channels(ARCHITECTURES[name](weights=None, num_classes=outputs), in_channels))
     model.arch = name
@@ -112,10 +141,8 @@ def check_input(model:nn.Module, shape:tuple) -> tuple:
     if shape[0] != c:
         raise ValueError(f"{arch_name(model)} takes {c}-channel images, got {shape[0]}; "
                          f"build it with in_channels={shape[0]} or convert the images (binary_task(..., channels={c}))")
-    device, was_training = next(model.parameters()).device, model.training
     try:
-        with torch.no_grad(): return tuple(model.eval()(torch.zeros(1, *shape, device=device)).shape[1:])
+        with eval_mode(model), torch.no_grad(): return tuple(model(torch.zeros(1, *shape, device=model_device(model))).shape[1:])
     except RuntimeError as e:
         raise ValueError(f"{arch_name(model)} cannot take {shape[1]}×{shape[2]} images ({e}); "
                          "resize them (binary_task(..., size=...)); VGG needs at least 32×32") from e
-    finally: model.train(was_training)

@@ -10,13 +10,16 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
+import torch
 
-from .data import available_datasets, binary_task, cache_dir, load_dataset
-from .sweep import class_pairs
+from .data import ImageSet, _class_group, available_datasets, binary_task, cache_dir, load_dataset
+from .intrinsic_dim import DuplicatesWarning
+from .sweep import class_pairs, run_sweep
 
 # %% auto #0
-__all__ = ['CITATION', 'PAPER_VALUES', 'CLAIMS', 'TASKS', 'SCALES', 'paper_domain_means', 'current_scale', 'task_capacity',
-           'dataset_tasks', 'paper_sweep', 'measurement_sets', 'results_dir', 'write_sweep_spec']
+__all__ = ['CITATION', 'PAPER_VALUES', 'CLAIMS', 'TASKS', 'SCALES', 'paper_domain_means', 'current_scale', 'domain_ranges',
+           'ranges_overlap', 'task_capacity', 'dataset_tasks', 'paper_sweep', 'measurement_sets', 'results_dir',
+           'sweep_database', 'paper_results', 'done_runs', 'write_sweep_spec']
 
 # %% ../nbs/12_paper.ipynb #c67a3e0b
 CITATION = ("N. Konz and M. A. Mazurowski, The Effect of Intrinsic Dataset Properties on Generalization: Unraveling "
@@ -76,17 +79,32 @@ def current_scale() -> str:
     if scale not in SCALES: raise ValueError(f"INTRINSIC_PROPS_SCALE={scale!r}; use one of {', '.join(SCALES)}")
     return scale
 
+# %% ../nbs/12_paper.ipynb #0c3cfeec
+def domain_ranges(df:pd.DataFrame, # one row per dataset or task, with a `domain` column
+                  column:str="d_data", # the value whose range is wanted
+                 ) -> pd.DataFrame:
+    "Smallest and largest `column` per domain (columns min, max)."
+    return df.groupby("domain")[column].agg(["min", "max"])
+
+# %% ../nbs/12_paper.ipynb #d79189a6
+def ranges_overlap(ranges:pd.DataFrame, # from `domain_ranges`
+                  ) -> tuple:
+    "The interval (low, high) common to every domain's range, or None when they do not overlap."
+    low, high = float(ranges["min"].max()), float(ranges["max"].min())
+    return (low, high) if low <= high else None
+
 # %% ../nbs/12_paper.ipynb #47441dfb
-def _group_count(counts:dict, spec) -> int:
-    "Images of a class or group of classes, from a {class: count} dict."
-    return sum(counts[c] for c in (spec if isinstance(spec, list) else [spec]))
+def _capacity(data:ImageSet, classes) -> int:
+    "Largest balanced set of the two classes (or groups, named as `binary_task` takes them) that `data` can fill."
+    counts = torch.bincount(data.labels, minlength=len(data.classes))
+    return 2*min(int(counts[_class_group(data, c)].sum()) for c in classes)
 
 # %% ../nbs/12_paper.ipynb #6e5a9174
 def task_capacity(name:str, # dataset name
                   classes:list, # the two classes (or groups)
                  ) -> dict:
     "Largest balanced training set (from the train split) and test set (from the test split) of a binary task."
-    return {split: 2*min(_group_count(load_dataset(name, split).counts, c) for c in classes) for split in ("train", "test")}
+    return {split: _capacity(load_dataset(name, split), classes) for split in ("train", "test")}
 
 # %% ../nbs/12_paper.ipynb #717d0b72
 def dataset_tasks(scale:str, # a key of `SCALES`
@@ -99,9 +117,9 @@ def dataset_tasks(scale:str, # a key of `SCALES`
         if task["name"] not in available:
             warnings.warn(f"{task['name']} is not available here (set INTRINSIC_PROPS_DATA); left out of the sweep", stacklevel=2)
             continue
-        pairs = [task["classes"]] if "classes" in task else None
-        entry = dict(name=task["name"], **({"classes": task["classes"]} if pairs else {"random_pairs": s["natural_pairs"]}))
-        cap = task_capacity(task["name"], task["classes"]) if pairs else None
+        fixed = "classes" in task
+        entry = dict(name=task["name"], **({"classes": task["classes"]} if fixed else {"random_pairs": s["natural_pairs"]}))
+        cap = task_capacity(task["name"], task["classes"]) if fixed else None
         n_train = [n for n in s["n_train"] if cap is None or n <= cap["train"]]
         if not n_train:
             warnings.warn(f"{task['name']} has only {cap['train']} balanced training images, fewer than every N in "
@@ -132,9 +150,10 @@ def measurement_sets(scale:str=None, # a key of `SCALES`; `current_scale()` when
     s, sets = SCALES[scale], []
     prep = preprocessing or s["data"]
     for entry in dataset_tasks(scale, names):
+        data = load_dataset(entry["name"])
         for pair in class_pairs(entry, seed):
-            n = min(s["n_measure"], task_capacity(entry["name"], pair)["train"])
-            sets.append(binary_task(load_dataset(entry["name"]), pair, n_train=n, n_test=0, seed=seed, **prep).train)
+            n = min(s["n_measure"], _capacity(data, pair))
+            sets.append(binary_task(data, pair, n_train=n, n_test=0, seed=seed, **prep).train)
     return sets
 
 # %% ../nbs/12_paper.ipynb #625c8667
@@ -144,6 +163,26 @@ def results_dir() -> Path:
     d.mkdir(parents=True, exist_ok=True)
     return d
 
+# %% ../nbs/12_paper.ipynb #caf965c3
+def sweep_database(spec:dict) -> Path:
+    "Where the chapters keep the results of sweep `spec`: `results_dir()/<name>.db`."
+    return results_dir()/f"{spec['name']}.db"
+
+# %% ../nbs/12_paper.ipynb #2bf16763
+def paper_results(scale:str=None, # a key of `SCALES`; `current_scale()` when None
+                 ) -> tuple:
+    "(specification, results) of the paper's sweep at `scale`: runs what its database lacks, returns every run."
+    spec = paper_sweep(scale)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DuplicatesWarning)
+        return spec, run_sweep(spec, sweep_database(spec), progress=False)
+
+# %% ../nbs/12_paper.ipynb #f1817e9c
+def done_runs(results:pd.DataFrame, # from `paper_results` or `load_results`
+             ) -> pd.DataFrame:
+    "The finished runs, with a `task` column: \"dataset: classes\"."
+    return results[results.status == "done"].assign(task=lambda d: d.dataset + ": " + d.classes)
+
 # %% ../nbs/12_paper.ipynb #8a965530
 def write_sweep_spec(path, # YAML file to write
                      scale:str=None, # a key of `SCALES`; `current_scale()` when None
@@ -152,7 +191,7 @@ def write_sweep_spec(path, # YAML file to write
     "Write `paper_sweep(scale)` as YAML for `intrinsic-props sweep`, its database in `results_dir()` where the chapters read it."
     import yaml
     spec = paper_sweep(scale, names)
-    spec["database"] = str(results_dir()/f"{spec['name']}.db")
+    spec["database"] = str(sweep_database(spec))
     path = Path(path)
     path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
     return path

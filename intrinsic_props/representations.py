@@ -15,8 +15,8 @@ from torch import nn
 
 from .data import ImageSet
 from .intrinsic_dim import TwoNN, estimator as make_estimator
-from .models import SmallCNN, arch_name, check_input
-from .training import as_input, model_device
+from .models import SmallCNN, arch_name, check_input, eval_mode, model_device
+from .training import batches
 
 # %% auto #0
 __all__ = ['penultimate_layer', 'layer_names', 'profile_layers', 'activations', 'repr_dim', 'id_profile', 'plot_id_profile']
@@ -72,7 +72,6 @@ def activations(model:nn.Module, # a trained network
     layers = [layer] if isinstance(layer, str) else list(layer)
     names = [_resolve(model, l) for l in layers]
     check_input(model, data.shape)
-    device, was_training = model_device(model), model.training
     captured = {n: [] for n in names}
     def recorder(name):
         def hook(module, inputs, output):
@@ -81,13 +80,11 @@ def activations(model:nn.Module, # a trained network
             captured[name].append(output.detach().flatten(1).float().cpu())
         return hook
     handles = [model.get_submodule(n).register_forward_hook(recorder(n)) for n in dict.fromkeys(names)]
-    model.eval()
     try:
-        with torch.no_grad():
-            for x in data.images.split(batch_size): model(as_input(x, device))
+        with eval_mode(model), torch.no_grad():
+            for x, _ in batches(data, batch_size, model_device(model)): model(x)
     finally:
         for h in handles: h.remove()
-        model.train(was_training)
     out = {l: torch.cat(captured[n]) for l, n in zip(layers, names)}
     return out[layer] if isinstance(layer, str) else out
 

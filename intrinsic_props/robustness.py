@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import ImageSet
-from .training import as_input, check_data, evaluate, model_device
+from .models import eval_mode, model_device
+from .training import Score, batches, check_data, evaluate
 
 # %% auto #0
 __all__ = ['PAPER_EPS', 'ATTACKS', 'eps_in_units', 'fgsm', 'pgd', 'attack', 'attack_eval']
@@ -118,12 +119,8 @@ def attack(model:nn.Module, # classifier (e.g. trained with `train`)
     _check_in_range(data)
     radius, bounds = eps_in_units(eps, data.intensity_range), data.intensity_range
     if method == "pgd": options["generator"] = torch.Generator().manual_seed(seed)
-    device, was_training = model_device(model), model.training
-    model.eval()
-    try:
-        adv = [ATTACKS[method](model, as_input(x, device), y.to(device), radius, bounds, **options).cpu()
-               for x, y in zip(data.images.split(batch_size), data.labels.split(batch_size))]
-    finally: model.train(was_training)
+    with eval_mode(model):
+        adv = [ATTACKS[method](model, x, y, radius, bounds, **options).cpu() for x, y in batches(data, batch_size, model_device(model))]
     record = dict(step="attack", method=method, eps=eps, **{k: v for k, v in options.items() if k != "generator"},
                   **(dict(seed=seed) if method == "pgd" else {}))
     return replace(data, images=torch.cat(adv), preprocessing=data.preprocessing + (record,))
@@ -135,12 +132,13 @@ def attack_eval(model:nn.Module, # classifier (e.g. trained with `train`)
                 method:str="fgsm", # "fgsm" or "pgd"
                 batch_size:int=128, # images per batch
                 seed:int=0, # seed of PGD's random start
+                clean:Score=None, # `evaluate(model, data, batch_size, amp=False)` when the caller has it already; computed when None
                 **options, # further options of the method, e.g. steps=20 for PGD
                ) -> pd.DataFrame:
     "Clean and attacked loss and accuracy and Δloss = attacked − clean loss, one row per ε."
     eps = [eps] if np.ndim(eps) == 0 else list(eps)
     for e in eps: eps_in_units(e, data.intensity_range)
-    clean = evaluate(model, data, batch_size, amp=False)
+    if clean is None: clean = evaluate(model, data, batch_size, amp=False)
     rows = []
     for e in eps:
         adv = evaluate(model, attack(model, data, e, method, batch_size, seed, **options), batch_size, amp=False)

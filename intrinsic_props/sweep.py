@@ -14,7 +14,6 @@ import socket
 import sqlite3
 import time
 import traceback
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from .measure import measure
 from .models import build_model
 from .representations import repr_dim
 from .robustness import attack_eval
-from .training import train
+from .training import evaluate, train
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'GRID_KEYS', 'ENTRY_KEYS', 'SCHEMA', 'EXECUTORS', 'run_id', 'class_pairs', 'expand', 'read_spec',
@@ -152,12 +151,14 @@ def run_experiment(config:dict) -> dict:
     props = measure(task.train, k=config["measure"]["k"], device=device)
     model, fit = run_model(config, task)
     a = config["attack"]
-    attacks = [attack_eval(model, task.test, eps=a["eps"], method="fgsm")]
-    if a.get("pgd_steps"): attacks.append(attack_eval(model, task.test, eps=a["eps"], method="pgd", seed=config["seed"], steps=a["pgd_steps"]))
+    clean = evaluate(model, task.test, 128, amp=False)  # attack_eval's batch size: the clean loss it would compute
+    attacks = [attack_eval(model, task.test, eps=a["eps"], method="fgsm", clean=clean)]
+    if a.get("pgd_steps"):
+        attacks.append(attack_eval(model, task.test, eps=a["eps"], method="pgd", seed=config["seed"], clean=clean, steps=a["pgd_steps"]))
     attacks = pd.concat(attacks, ignore_index=True)
     first = attacks[attacks.eps == a["eps"][0]].set_index("method")
     r = config["representation"]
-    result = dict(domain=task.train.domain, n_test=len(task.test), shape="×".join(map(str, task.train.shape)),
+    result = dict(domain=props.domain, n_test=len(task.test), shape=props.shape,
                   d_data=props.d_mle, d_data_mean=props.d_mle_mean, d_data_twonn=props.d_twonn, k_f=props.k_f,
                   k_f_robust=props.k_f_robust, duplicates=props.duplicates, near_duplicates=props.near_duplicates,
                   test_loss=fit.test_loss, test_accuracy=fit.test_accuracy, train_loss=fit.history[-1]["train_loss"],

@@ -20,16 +20,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data import BinaryTask, ImageSet
-from .models import PAPER_ARCHITECTURES, arch_name, check_input, family
+from .models import PAPER_ARCHITECTURES, arch_name, check_input, eval_mode, family, model_device, seeded
+from .neighbors import resolve_device
 
 # %% auto #0
-__all__ = ['PRESETS', 'model_device', 'as_input', 'check_data', 'Score', 'evaluate', 'TrainSettings', 'train_settings',
+__all__ = ['PRESETS', 'as_input', 'batches', 'check_data', 'Score', 'evaluate', 'TrainSettings', 'train_settings',
            'batch_indices', 'TrainResult', 'TrainingDiverged', 'train', 'save_weights', 'load_weights']
-
-# %% ../nbs/06_training.ipynb #dd1f2abe
-def model_device(model:nn.Module) -> torch.device:
-    "The device holding `model`'s parameters."
-    return next(model.parameters()).device
 
 # %% ../nbs/06_training.ipynb #afec3643
 def as_input(images:torch.Tensor, # N×C×H×W, uint8 or float, in the ImageSet's units
@@ -39,6 +35,15 @@ def as_input(images:torch.Tensor, # N×C×H×W, uint8 or float, in the ImageSet'
     "A batch of images as the network takes it: float32, same units, on `device`."
     x = images.to(device, non_blocking=True).float()
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+# %% ../nbs/06_training.ipynb #a8aaba72
+def batches(data:ImageSet, # labelled images
+            batch_size:int, # images per batch
+            device=None, # where to put the batches
+           ):
+    "(network input, labels) on `device`, in order, `batch_size` images at a time."
+    for x, y in zip(data.images.split(batch_size), data.labels.split(batch_size)):
+        yield as_input(x, device), y.to(device)
 
 # %% ../nbs/06_training.ipynb #27fee33c
 def check_data(model:nn.Module, data:ImageSet):
@@ -72,17 +77,13 @@ def evaluate(model:nn.Module, # a classifier
             ) -> Score:
     "Mean cross-entropy and accuracy of `model` on `data`, in eval mode and without gradients."
     check_data(model, data)
-    device, was_training = model_device(model), model.training
+    device = model_device(model)
     loss, correct = torch.zeros((), device=device, dtype=torch.float64), torch.zeros((), device=device, dtype=torch.long)
-    model.eval()
-    try:
-        with torch.no_grad():
-            for x, y in zip(data.images.split(batch_size), data.labels.split(batch_size)):
-                y = y.to(device)
-                with _autocast(device, amp): logits = model(as_input(x, device)).float()
-                loss += F.cross_entropy(logits, y, reduction="sum")
-                correct += (logits.argmax(1) == y).sum()
-    finally: model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        for x, y in batches(data, batch_size, device):
+            with _autocast(device, amp): logits = model(x).float()
+            loss += F.cross_entropy(logits, y, reduction="sum")
+            correct += (logits.argmax(1) == y).sum()
     return Score(float(loss)/len(data), int(correct)/len(data))
 
 # %% ../nbs/06_training.ipynb #d9b47b52
@@ -195,12 +196,6 @@ def _diverged(epoch:int, loss:float, s:TrainSettings) -> TrainingDiverged:
                             f"seed={s.seed}); lower lr or check the data")
 
 # %% ../nbs/06_training.ipynb #37bb9b1e
-def _fork_rng(device:torch.device):
-    "A context that restores the global random state of the CPU and of `device` on exit."
-    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
-    return torch.random.fork_rng(devices=cuda)
-
-# %% ../nbs/06_training.ipynb #62764e4b
 def train(model:nn.Module, # a classifier, e.g. from `build_model`; trained in place
           task:BinaryTask, # training and test images
           settings:TrainSettings|str="quick", # a preset name ("quick", "paper") or `TrainSettings`
@@ -212,7 +207,7 @@ def train(model:nn.Module, # a classifier, e.g. from `build_model`; trained in p
     start = time.perf_counter()
     s = (train_settings(settings, getattr(model, "arch", None), **overrides) if isinstance(settings, str)
          else replace(settings, **overrides))
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(device)
     model.to(device)
     check_data(model, task.train); check_data(model, task.test)
     if s.image_size is not None and task.train.shape[1:] != (s.image_size, s.image_size):
@@ -224,8 +219,7 @@ def train(model:nn.Module, # a classifier, e.g. from `build_model`; trained in p
     x, y = task.train.images.to(device), task.train.labels.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, fused=cuda)
     order, history = torch.Generator().manual_seed(s.seed), []
-    with _fork_rng(device):
-        torch.manual_seed(s.seed)
+    with seeded(s.seed, device):
         model.train()
         bar = tqdm(range(1, s.epochs + 1), desc=f"{s.arch} {task.train.name}", disable=not progress, leave=False)
         for epoch in bar:
