@@ -15,12 +15,12 @@ import seaborn as sns
 from scipy import optimize, stats
 
 # %% auto #0
-__all__ = ['LAW_SLOPES', 'DOMAIN_COLORS', 'check_columns', 'usable_runs', 'require_positive', 'LinearFit', 'cluster_robust_cov',
-           'fit_ols', 'quantile_coef', 'bootstrap_samples', 'fit_quantile', 'fisher_ci', 'Correlation', 'pearson',
-           'wilson_ci', 'Share', 'simulate_sweep', 'by_domain', 'fit_loss_vs_dim', 'fit_slope_difference',
-           'fit_size_slope', 'law_terms', 'law_prediction', 'LawFit', 'fit_law', 'fit_delta_vs_sharpness',
-           'fit_domain_difference', 'share_repr_within_data', 'format_interval', 'law_summary', 'plot_loss_vs_dim',
-           'plot_law', 'plot_delta_vs_sharpness', 'plot_repr_vs_data', 'plot_laws']
+__all__ = ['LAW_SLOPES', 'LAW_SECTIONS', 'DOMAIN_COLORS', 'check_columns', 'usable_runs', 'require_positive', 'LinearFit',
+           'cluster_robust_cov', 'fit_ols', 'quantile_coef', 'bootstrap_samples', 'fit_quantile', 'fisher_ci',
+           'Correlation', 'pearson', 'wilson_ci', 'Share', 'simulate_sweep', 'by_domain', 'fit_loss_vs_dim',
+           'fit_slope_difference', 'fit_size_slope', 'law_terms', 'law_prediction', 'LawFit', 'fit_law',
+           'fit_delta_vs_sharpness', 'fit_domain_difference', 'share_repr_within_data', 'format_interval',
+           'law_summary', 'plot_loss_vs_dim', 'plot_law', 'plot_delta_vs_sharpness', 'plot_repr_vs_data', 'plot_laws']
 
 # %% ../nbs/10_laws.ipynb #f4d2c88a
 def check_columns(df:pd.DataFrame, # sweep results
@@ -588,6 +588,9 @@ def _law_rows(law:LawFit, domain:str, what:str) -> list:
     return rows
 
 # %% ../nbs/10_laws.ipynb #b4862b28
+LAW_SECTIONS = ("d_data", "law", "sharpness", "robustness", "representation")
+
+# %% ../nbs/10_laws.ipynb #4bb688a5
 def law_summary(df:pd.DataFrame, # sweep results
                 dim:str="d_data", # data intrinsic dimension column
                 sharpness:str="k_f", # label sharpness column
@@ -602,22 +605,28 @@ def law_summary(df:pd.DataFrame, # sweep results
                 level:float=0.95, # confidence level
                 n_boot:int=1000, # bootstrap resamples
                 seed:int=0, # seed of the bootstraps
+                sections:tuple=LAW_SECTIONS, # which claims to fit: any of `LAW_SECTIONS`
                ) -> pd.DataFrame:
     "One row per claim and domain: estimate, interval, whether it holds, the paper's statement, R² and sample sizes."
+    unknown = [x for x in sections if x not in LAW_SECTIONS]
+    if unknown: raise ValueError(f"unknown section(s) {unknown}; choose from {list(LAW_SECTIONS)}")
     check_columns(df, [c for c in (domain, dim, sharpness, size, loss, delta, d_repr, cluster) if c is not None])
     boot = dict(cluster=cluster, level=level, n_boot=n_boot, seed=seed)
     rows = []
-    for name, fit in by_domain(df, fit_loss_vs_dim, domain, dim=dim, loss=loss, cluster=cluster, level=level).items():
-        rows.append(_coef_row(f"log {loss} vs {dim}: slope", name, fit, dim, (">", 0), "> 0: loss rises with d_data"))
-    fit = fit_slope_difference(df, dim, loss, domain, domains, cluster, level)
-    rows.append(_coef_row(f"log {loss} vs {dim}: slope difference", f"{domains[0]} − {domains[1]}", fit,
-                          f"{dim}:{domains[0]}", (">", 0), "> 0: medical steeper"))
-    for name, law in by_domain(df, fit_law, domain, dim=dim, sharpness=sharpness, size=size, loss=loss, tau=tau, **boot).items():
-        rows += _law_rows(law, name, "law")
-    fit = fit_domain_difference(df, sharpness, True, domain, domains, cluster, level)
-    rows.append(_coef_row(f"mean log {sharpness}: difference", f"{domains[0]} − {domains[1]}", fit, domains[0],
-                          (">", 0), "> 0: medical labels sharper"))
-    if delta is not None:
+    if "d_data" in sections:
+        for name, fit in by_domain(df, fit_loss_vs_dim, domain, dim=dim, loss=loss, cluster=cluster, level=level).items():
+            rows.append(_coef_row(f"log {loss} vs {dim}: slope", name, fit, dim, (">", 0), "> 0: loss rises with d_data"))
+        fit = fit_slope_difference(df, dim, loss, domain, domains, cluster, level)
+        rows.append(_coef_row(f"log {loss} vs {dim}: slope difference", f"{domains[0]} − {domains[1]}", fit,
+                              f"{dim}:{domains[0]}", (">", 0), "> 0: medical steeper"))
+    if "law" in sections:
+        for name, law in by_domain(df, fit_law, domain, dim=dim, sharpness=sharpness, size=size, loss=loss, tau=tau, **boot).items():
+            rows += _law_rows(law, name, "law")
+    if "sharpness" in sections:
+        fit = fit_domain_difference(df, sharpness, True, domain, domains, cluster, level)
+        rows.append(_coef_row(f"mean log {sharpness}: difference", f"{domains[0]} − {domains[1]}", fit, domains[0],
+                              (">", 0), "> 0: medical labels sharper"))
+    if delta is not None and "robustness" in sections:
         for log in (False, True):
             try: correlations = by_domain(df, fit_delta_vs_sharpness, domain, delta=delta, sharpness=sharpness, log=log, **boot)
             except ValueError as e:
@@ -632,7 +641,7 @@ def law_summary(df:pd.DataFrame, # sweep results
         fit = fit_domain_difference(df, delta, False, domain, domains, cluster, level)
         rows.append(_coef_row(f"mean {delta}: difference", f"{domains[0]} − {domains[1]}", fit, domains[0], (">", 0),
                               "> 0: medical more vulnerable"))
-    if d_repr is not None:
+    if d_repr is not None and "representation" in sections:
         for name, fit in by_domain(df, fit_loss_vs_dim, domain, dim=d_repr, loss=loss, cluster=cluster, level=level).items():
             rows.append(_coef_row(f"log {loss} vs {d_repr}: slope", name, fit, d_repr, (">", 0), "> 0: loss rises with d_repr"))
         for name, law in by_domain(df, fit_law, domain, dim=d_repr, sharpness=None, size=size, loss=loss, tau=tau, **boot).items():

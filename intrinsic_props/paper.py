@@ -18,8 +18,8 @@ from .sweep import class_pairs, run_sweep
 
 # %% auto #0
 __all__ = ['CITATION', 'PAPER_VALUES', 'CLAIMS', 'TASKS', 'SCALES', 'paper_domain_means', 'current_scale', 'domain_ranges',
-           'ranges_overlap', 'task_capacity', 'dataset_tasks', 'paper_sweep', 'measurement_sets', 'results_dir',
-           'sweep_database', 'paper_results', 'done_runs', 'write_sweep_spec']
+           'ranges_overlap', 'claim_tally', 'task_capacity', 'dataset_tasks', 'paper_sweep', 'measurement_sets',
+           'results_dir', 'sweep_database', 'paper_results', 'done_runs', 'write_sweep_spec']
 
 # %% ../nbs/12_paper.ipynb #c67a3e0b
 CITATION = ("N. Konz and M. A. Mazurowski, The Effect of Intrinsic Dataset Properties on Generalization: Unraveling "
@@ -92,6 +92,18 @@ def ranges_overlap(ranges:pd.DataFrame, # from `domain_ranges`
     "The interval (low, high) common to every domain's range, or None when they do not overlap."
     low, high = float(ranges["min"].max()), float(ranges["max"].min())
     return (low, high) if low <= high else None
+
+# %% ../nbs/12_paper.ipynb #41ad13fd
+def claim_tally(claims:pd.DataFrame, # a chapter's table: `claim` starts with "<number>:", `holds` is "yes", "no" or "n/a"
+                numbers, # the claims to tally, keys of `CLAIMS`
+                scale:str, # the scale the table was computed at
+               ) -> str:
+    "One line per claim: how many of the table's tests of it hold."
+    lines = []
+    for c in numbers:
+        rows = claims[claims.claim.str.startswith(f"{c}:")]
+        lines.append(f"Claim {c} ({CLAIMS[c]}): holds in {(rows.holds == 'yes').sum()} of {len(rows)} tests at the {scale} scale.")
+    return "\n".join(lines)
 
 # %% ../nbs/12_paper.ipynb #47441dfb
 def _capacity(data:ImageSet, classes) -> int:
