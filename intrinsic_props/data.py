@@ -25,7 +25,8 @@ import torch.nn.functional as F
 # %% auto #0
 __all__ = ['DOMAINS', 'DATASETS', 'DEBIAN_FASHION_MNIST', 'DIGITS_SPLITS', 'SCALES', 'PROTOCOLS', 'ImageSet', 'from_arrays',
            'from_npz', 'from_folder', 'cache_dir', 'data_dirs', 'known_datasets', 'read_idx', 'load_dataset',
-           'available_datasets', 'preprocess', 'BinaryTask', 'binary_task', 'DuplicateGroup', 'find_duplicates']
+           'available_datasets', 'preprocess', 'BinaryTask', 'class_indices', 'binary_task', 'DuplicateGroup',
+           'find_duplicates']
 
 # %% ../nbs/00_data.ipynb #3e7cb5d9
 DOMAINS = ("natural", "medical", "unknown")
@@ -495,7 +496,9 @@ class BinaryTask:
 PROTOCOLS = {"paper": dict(size=224, scale="max")}
 
 # %% ../nbs/00_data.ipynb #a06b8346
-def _class_group(data:ImageSet, spec) -> list:
+def class_indices(data:ImageSet, # the images whose classes are named
+                  spec, # a class name or index, or a list/tuple of them (a group of classes)
+                 ) -> list:
     "Class indices named by `spec`: a class name or index, or a list/tuple of them."
     out = []
     for c in (list(spec) if isinstance(spec, (list, tuple)) else [spec]):
@@ -547,11 +550,11 @@ def binary_task(data:ImageSet, # images to draw from
         size, scale = preset["size"], preset["scale"]
     if len(classes) != 2: raise ValueError(f"a binary task needs two classes (or groups), got {len(classes)}")
     if n_train < 2 or n_test < 0: raise ValueError(f"need n_train ≥ 2 and n_test ≥ 0, got {n_train} and {n_test}")
-    groups = [_class_group(data, c) for c in classes]
+    groups = [class_indices(data, c) for c in classes]
     if set(groups[0]) & set(groups[1]): raise ValueError(f"the two classes overlap: {classes}")
     names = ["+".join(data.classes[i] for i in g) for g in groups]
     test_src = data if test_data is None else test_data
-    test_groups = [_class_group(test_src, [data.classes[i] for i in g]) for g in groups]
+    test_groups = [class_indices(test_src, [data.classes[i] for i in g]) for g in groups]
     gen = torch.Generator().manual_seed(seed)
     train_idx, test_idx = [], []
     for c in range(2):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .data import ImageSet, _class_group, available_datasets, binary_task, cache_dir, load_dataset
+from .data import ImageSet, available_datasets, binary_task, cache_dir, class_indices, load_dataset
 from .intrinsic_dim import DuplicatesWarning
 from .sweep import class_pairs, run_sweep
 
@@ -109,7 +109,7 @@ def claim_tally(claims:pd.DataFrame, # a chapter's table: `claim` starts with "<
 def _capacity(data:ImageSet, classes) -> int:
     "Largest balanced set of the two classes (or groups, named as `binary_task` takes them) that `data` can fill."
     counts = torch.bincount(data.labels, minlength=len(data.classes))
-    return 2*min(int(counts[_class_group(data, c)].sum()) for c in classes)
+    return 2*min(int(counts[class_indices(data, c)].sum()) for c in classes)
 
 # %% ../nbs/12_paper.ipynb #6e5a9174
 def task_capacity(name:str, # dataset name
