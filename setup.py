@@ -35,6 +35,7 @@ setup(
     ] + ["Programming Language :: Python :: " + v for v in py_versions[py_versions.index(min_python):]],
     packages=find_packages(include=[cfg["lib_name"], cfg["lib_name"] + ".*"]),
     include_package_data=True,
+    package_data={cfg["lib_name"]: ["samples/*.npz", "samples/*.json", "samples/*.md"]},
     python_requires=">=" + min_python,
     install_requires=reqs("requirements"),
     extras_require={"dev": reqs("dev_requirements"), "ray": reqs("ray_requirements"),

@@ -11,11 +11,12 @@ import sys
 import pandas as pd
 
 from .data import available_datasets, binary_task, load_dataset, preprocess
-from .sweep import EXECUTORS, load_results, run_sweep
+from .sweep import EXECUTORS, dry_run, load_results, run_sweep
 
 # %% auto #0
-__all__ = ['MEASURE_COLUMNS', 'SUBCOMMANDS', 'add_output_options', 'print_table', 'datasets_command', 'sweep_command',
-           'results_command', 'measure_images', 'measure_command', 'parser', 'main']
+__all__ = ['MEASURE_COLUMNS', 'SUBCOMMANDS', 'add_output_options', 'print_table', 'datasets_command', 'dry_run_command',
+           'sweep_command', 'results_command', 'measure_images', 'default_datasets', 'measure_command', 'parser',
+           'main']
 
 # %% ../nbs/11_cli.ipynb #d612698a
 def add_output_options(p:argparse.ArgumentParser):
@@ -44,9 +45,23 @@ def _add_datasets(sub):
     add_output_options(p)
     p.set_defaults(run=datasets_command)
 
+# %% ../nbs/11_cli.ipynb #f755cdfd
+def dry_run_command(args:argparse.Namespace) -> int:
+    "`intrinsic-props sweep CONFIG --dry-run`: one line per run saying whether it can start, a summary; 1 when any cannot."
+    checked = dry_run(args.config)
+    for r in checked.itertuples():
+        where = f"{r.dataset} [{r.classes}] {r.model} N={r.n_train} seed={r.seed} test={r.n_test}"
+        print(f"ok      {where} {r.shape} {r.device}" if pd.isna(r.error) else f"FAILED  {where}: {r.error}")
+    bad = checked.error.notna()
+    gpu = " (they need a GPU)" if (checked.device == "cuda").any() else ""
+    print(f"{len(checked)} runs{gpu}: {int((~bad).sum())} can start, {int(bad.sum())} cannot; {checked.dataset.nunique()} datasets, "
+          f"models {', '.join(checked.model.unique())}", file=sys.stderr)
+    return 1 if bad.any() else 0
+
 # %% ../nbs/11_cli.ipynb #1dee0679
-def sweep_command(args:argparse.Namespace):
-    "`intrinsic-props sweep CONFIG`: run every configuration of a sweep not yet stored in its database."
+def sweep_command(args:argparse.Namespace) -> int:
+    "`intrinsic-props sweep CONFIG`: run every configuration of a sweep not yet stored in its database (or only check them)."
+    if args.dry_run: return dry_run_command(args)
     res = run_sweep(args.config, database=args.db, executor=args.executor, address=args.address,
                     retry_failed=not args.keep_failed, progress=not args.quiet)
     done = int((res.status == "done").sum())
@@ -62,6 +77,7 @@ def _add_sweep(sub):
     p.add_argument("--address", help="Ray cluster address, e.g. ray://head:10001 (default: start a local Ray)")
     p.add_argument("--keep-failed", action="store_true", help="do not retry runs stored as failed")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--dry-run", action="store_true", help="build every run's task and model without training; exit 1 if any cannot start")
     p.set_defaults(run=sweep_command)
 
 # %% ../nbs/11_cli.ipynb #04223c60
@@ -105,19 +121,29 @@ def measure_images(name:str, # dataset name
 MEASURE_COLUMNS = ["name", "domain", "n", "shape", "classes", "d_mle", "d_mle_mean", "d_twonn", "k_f", "k_f_robust",
                    "duplicates", "near_duplicates", "device", "seconds"]
 
+# %% ../nbs/11_cli.ipynb #2911b687
+def default_datasets(root=None) -> list:
+    "What `measure` measures when no dataset is named: every dataset found, a bundled sample only where its full dataset is not."
+    names = available_datasets(root)["name"].tolist()
+    return [n for n in names if not (n.endswith("-sample") and n.removesuffix("-sample") in names)]
+
 # %% ../nbs/11_cli.ipynb #e643e5e4
 def measure_command(args:argparse.Namespace):
     "`intrinsic-props measure [DATASET ...]`: intrinsic dimension and label sharpness of each dataset, one pass each."
     from intrinsic_props.measure import measure, measurements_table, plot_measurements
     if args.classes and not args.datasets:
         raise ValueError("--classes needs the datasets named: class names differ between datasets")
-    names = args.datasets or available_datasets(args.root)["name"].tolist()
+    names = args.datasets or default_datasets(args.root)
     records = []
     for name in names:
         data = measure_images(name, args)
         records.append(measure(data, k=args.k, device=args.device, progress=not args.quiet and len(data) >= 5000))
     table = measurements_table(records)
     print_table(table if args.json or args.csv else table[MEASURE_COLUMNS], args)
+    samples = [n for n in names if n.endswith("-sample")]
+    if samples:
+        print(f"note: {', '.join(samples)} are the bundled samples (a few hundred images per class), not the full datasets; "
+              "set INTRINSIC_PROPS_DATA to a folder that holds full datasets to measure those", file=sys.stderr)
     if args.plot:
         ax = plot_measurements(table)
         ax.figure.savefig(args.plot, bbox_inches="tight", dpi=150)
@@ -163,10 +189,9 @@ def parser() -> argparse.ArgumentParser:
 
 # %% ../nbs/11_cli.ipynb #0e7b8477
 def main(argv:list=None) -> int:
-    "Run `intrinsic-props` with `argv` (default: the command line); library errors exit with status 2."
+    "Run `intrinsic-props` with `argv` (default: the command line); library errors exit with status 2, a failed check with 1."
     args = parser().parse_args(argv)
-    try: args.run(args)
+    try: return args.run(args) or 0
     except (ValueError, TypeError, FileNotFoundError, ImportError, RuntimeError, MemoryError) as e:
         print(f"intrinsic-props {args.command}: error: {e}", file=sys.stderr)
         return 2
-    return 0

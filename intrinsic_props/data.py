@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.resources
 import json
 import math
 import os
@@ -23,10 +24,10 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['DOMAINS', 'DATASETS', 'DEBIAN_FASHION_MNIST', 'DIGITS_SPLITS', 'SCALES', 'PROTOCOLS', 'ImageSet', 'from_arrays',
-           'from_npz', 'from_folder', 'cache_dir', 'data_dirs', 'known_datasets', 'read_idx', 'load_dataset',
-           'available_datasets', 'preprocess', 'BinaryTask', 'class_indices', 'binary_task', 'DuplicateGroup',
-           'find_duplicates']
+__all__ = ['DOMAINS', 'DATASETS', 'DEBIAN_FASHION_MNIST', 'SAMPLES_DIR', 'DIGITS_SPLITS', 'SCALES', 'PROTOCOLS', 'ImageSet',
+           'from_arrays', 'from_npz', 'from_folder', 'cache_dir', 'data_dirs', 'known_datasets', 'read_idx', 'concat',
+           'load_dataset', 'available_datasets', 'preprocess', 'BinaryTask', 'class_indices', 'binary_task',
+           'DuplicateGroup', 'find_duplicates']
 
 # %% ../nbs/00_data.ipynb #3e7cb5d9
 DOMAINS = ("natural", "medical", "unknown")
@@ -77,6 +78,7 @@ class ImageSet:
     name:str="unnamed" # dataset name
     split:str="" # split it was drawn from (train, val, test)
     source:str="" # where the images come from
+    license:str="" # the images' licence, as their source states it
     intensity_range:tuple=None # nominal (low, high) of pixel values; inferred from the images when None
     preprocessing:tuple=() # steps applied so far, oldest first (dicts)
     index:torch.Tensor=None # position of each image in the original split
@@ -239,9 +241,16 @@ DATASETS = {
     "breastmnist": dict(domain="medical", classes=["malignant", "normal/benign"], modality="breast ultrasound", download="medmnist:BreastMNIST"),
     "chest-xray-pneumonia-64": dict(domain="medical", classes=["normal", "pneumonia"], modality="chest X-ray (pediatric)"),
     "brain-tumor-mri-64": dict(domain="medical", classes=["notumor", "glioma", "meningioma", "pituitary"], modality="brain MRI"),
-    "digits": dict(domain="natural", classes=_MNIST_CLASSES, modality="handwritten digits (8×8, scikit-learn)"),
+    "lgg-flair-64": dict(domain="medical", classes=["no tumour", "tumour"], modality="brain MRI (FLAIR)"),
+    "nih-cxr-64": dict(domain="medical", classes=["normal", "abnormal"], modality="chest X-ray (adult)"),
+    "tiny-imagenet-64": dict(domain="natural", modality="photos (RGB), ImageNet classes",
+                             classes=["tailed frog", "black widow", "brain coral", "brown bear", "gazelle", "abacus", "dining table",
+                                      "nail", "torch", "acorn"]),
+    "digits": dict(domain="natural", classes=_MNIST_CLASSES, modality="handwritten digits (8×8, scikit-learn)",
+                   license="CC BY 4.0 (UCI optical recognition of handwritten digits)"),
 }
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+SAMPLES_DIR = Path(str(importlib.resources.files("intrinsic_props")/"samples"))
 
 # %% ../nbs/00_data.ipynb #e509d109
 def cache_dir() -> Path:
@@ -250,10 +259,10 @@ def cache_dir() -> Path:
 
 # %% ../nbs/00_data.ipynb #ec97b9b5
 def data_dirs(root=None) -> list:
-    "Folders searched for dataset files, in order: `root` alone, else `INTRINSIC_PROPS_DATA` then the cache."
-    if root is not None: return [Path(root)]
+    "Folders searched for dataset files, in order: `root` (else `INTRINSIC_PROPS_DATA` then the cache), then the samples."
+    if root is not None: return [Path(root), SAMPLES_DIR]
     env = os.environ.get("INTRINSIC_PROPS_DATA")
-    return ([Path(env)] if env else []) + [cache_dir()]
+    return ([Path(env)] if env else []) + [cache_dir(), SAMPLES_DIR]
 
 # %% ../nbs/00_data.ipynb #9a3be0d2
 def _manifest(folder:Path) -> dict:
@@ -349,23 +358,39 @@ def _digits(split:str) -> ImageSet:
     sl = {"train": slice(0, cut), "test": slice(cut, None)}
     if split not in sl: raise ValueError(f"digits has no split {split!r}; it has ['test', 'train']")
     return from_arrays(images[sl[split]], d.target[sl[split]], _MNIST_CLASSES, domain="natural", name="digits", split=split,
-                       source="scikit-learn load_digits (UCI optical digits)")
+                       source="scikit-learn load_digits (UCI optical digits)", license=DATASETS["digits"]["license"])
+
+# %% ../nbs/00_data.ipynb #053dcf2b
+def concat(sets:list, # image sets of one dataset: same classes, domain and image shape
+          ) -> ImageSet:
+    "One `ImageSet` of `sets` in order; its split is their splits joined by \"+\", its index the position in the result."
+    if not sets: raise ValueError("concat needs at least one ImageSet")
+    first = sets[0]
+    for s in sets[1:]:
+        if (s.classes, s.domain, s.shape, s.intensity_range) != (first.classes, first.domain, first.shape, first.intensity_range):
+            raise ValueError(f"cannot join {s.name}/{s.split} to {first.name}/{first.split}: classes, domain, image shape and "
+                             "intensity range must agree")
+    images = torch.cat([s.images for s in sets])
+    return replace(first, images=images, labels=torch.cat([s.labels for s in sets]), split="+".join(s.split for s in sets),
+                   index=torch.arange(len(images)))
 
 # %% ../nbs/00_data.ipynb #1f9166d2
 def _metadata(name:str, folder) -> dict:
-    "Domain, classes and source of dataset `name`, from `folder`'s manifest else `DATASETS`."
+    "Domain, classes, source and licence of dataset `name`, from `folder`'s manifest else `DATASETS`."
     entry = {**DATASETS.get(name, {}), **(_manifest(folder).get(name, {}) if folder else {})}
     return dict(domain=entry.get("domain", "unknown"), classes=entry.get("classes"),
-                source=entry.get("source", ""))
+                source=entry.get("source", ""), license=entry.get("license", ""))
 
 # %% ../nbs/00_data.ipynb #3745a26e
 def load_dataset(name:str, # a name from `known_datasets()`, e.g. "pneumoniamnist"
-                 split:str="train", # "train", "test", or "val" where the dataset has one
-                 root=None, # data folder; else INTRINSIC_PROPS_DATA, then the per-user cache
+                 split:str="train", # "train", "test", "val" where the dataset has one, or splits joined by "+" ("train+val")
+                 root=None, # data folder; else INTRINSIC_PROPS_DATA, then the per-user cache (the samples in any case)
                  download:bool=True, # download through medmnist/torchvision when the file is missing
                 ) -> ImageSet:
-    "Load one split of a named dataset from a data folder, downloading it when missing and possible."
+    "Load one split (or several joined) of a named dataset from a data folder, downloading it when missing and possible."
+    if not isinstance(name, str): raise TypeError(f"name must be a dataset name (a string), got {name!r}; see known_datasets()")
     name = name.lower()
+    if "+" in split: return concat([load_dataset(name, s, root, download) for s in split.split("+")])
     if name == "digits": return _digits(split)
     if name not in known_datasets(root):
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(known_datasets(root))}")
@@ -405,11 +430,12 @@ def _availability_row(name:str, f:Path, meta:dict) -> dict:
     shapes = _npz_shapes(f)
     splits = _npz_splits(shapes)
     return dict(name=name, domain=meta.get("domain", "unknown"), modality=meta.get("modality", ""),
-                **{s: shapes[f"{s}_labels"][0] for s in splits}, shape="×".join(map(str, shapes[f"{splits[0]}_images"][1:])), file=str(f))
+                **{s: shapes[f"{s}_labels"][0] for s in splits}, shape="×".join(map(str, shapes[f"{splits[0]}_images"][1:])), file=str(f),
+                license=meta.get("license", ""))
 
 # %% ../nbs/00_data.ipynb #a80b7dd5
 def available_datasets(root=None) -> pd.DataFrame:
-    "Every dataset `load_dataset` can read now: domain, images per split, image shape and file."
+    "Every dataset `load_dataset` can read now: domain, images per split, image shape, file and licence."
     rows = {}
     names = known_datasets(root)
     for folder in data_dirs(root):
@@ -420,12 +446,12 @@ def available_datasets(root=None) -> pd.DataFrame:
                 rows[name] = _availability_row(name, f, {**DATASETS.get(name, {}), **manifest.get(name, {})})
     if "fashion-mnist" not in rows and DEBIAN_FASHION_MNIST.is_dir():
         rows["fashion-mnist"] = dict(name="fashion-mnist", domain="natural", modality=DATASETS["fashion-mnist"]["modality"],
-                                     train=60000, test=10000, shape="28×28", file=str(DEBIAN_FASHION_MNIST))
+                                     train=60000, test=10000, shape="28×28", file=str(DEBIAN_FASHION_MNIST), license="MIT (Zalando SE)")
     rows["digits"] = dict(name="digits", domain="natural", modality=DATASETS["digits"]["modality"], **DIGITS_SPLITS,
-                          shape="8×8", file="scikit-learn (bundled)")
+                          shape="8×8", file="scikit-learn (bundled)", license=DATASETS["digits"]["license"])
     df = pd.DataFrame(list(rows.values()))
     splits = [s for s in ("train", "val", "test") if s in df]
-    return df[["name", "domain", "modality", *splits, "shape", "file"]].astype({s: "Int64" for s in splits})
+    return df[["name", "domain", "modality", *splits, "shape", "file", "license"]].astype({s: "Int64" for s in splits})
 
 # %% ../nbs/00_data.ipynb #fd92e6ab
 SCALES = (None, "unit", "max")

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .data import ImageSet
-from .intrinsic_dim import MLE, TwoNN, confidence_interval
+from .intrinsic_dim import MLE, DuplicatesWarning, TwoNN, confidence_interval
 from .label_sharpness import label_sharpness
 from .neighbors import as_points, neighbors
 
@@ -34,6 +34,8 @@ class Measurement:
     d_mle:float # MLE, MacKay–Ghahramani pooling (1/mean(1/m_i)), (k−1) normaliser
     d_mle_mean:float # MLE, Levina–Bickel pooling (mean of m_i)
     d_twonn:float # TwoNN (Facco), largest 10 % of ratios discarded
+    d_mle_authors:float # the authors' d_data: MLE, MacKay–Ghahramani pooling, (k−2) normaliser
+    d_twonn_authors:float # the authors' TwoNN: only the largest ratio discarded
     d_mle_low:float # bootstrap interval of `d_mle` (None unless measured with n_boot > 0)
     d_mle_high:float
     d_twonn_low:float # bootstrap interval of `d_twonn` (None unless measured with n_boot > 0)
@@ -81,6 +83,9 @@ def measure(data, # an ImageSet, or an N×D array/tensor of points (then pass `y
     nb = neighbors(X, y, k=k, device=device, progress=progress, memory=memory, precision=precision)
     mle = MLE(k=k, pool="mle").fit(nb)
     twonn = TwoNN(discard=0.1).fit(nb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DuplicatesWarning)  # the same screen as the fits above, already reported
+        authors_mle, authors_twonn = MLE(k=k, pool="mle", unbiased=True).fit(nb), TwoNN(discard=0).fit(nb)
     ks = label_sharpness(X, nb.labels, quantile=quantile, nb=nb)
     interval = lambda est: confidence_interval(est, n_boot=n_boot, level=level) if n_boot else (None, None)
     (mle_low, mle_high), (twonn_low, twonn_high) = interval(mle), interval(twonn)
@@ -88,7 +93,8 @@ def measure(data, # an ImageSet, or an N×D array/tensor of points (then pass `y
     return Measurement(
         name=data.name if image else "points", domain=data.domain if image else "unknown", n=len(X), dimension=X.shape[1],
         shape="×".join(map(str, data.shape)) if image else "", classes=len(nb.classes), k=k,
-        d_mle=mle.dimension_, d_mle_mean=mle.pooled("mean"), d_twonn=twonn.dimension_, d_mle_low=mle_low, d_mle_high=mle_high,
+        d_mle=mle.dimension_, d_mle_mean=mle.pooled("mean"), d_twonn=twonn.dimension_, d_mle_authors=authors_mle.dimension_,
+        d_twonn_authors=authors_twonn.dimension_, d_mle_low=mle_low, d_mle_high=mle_high,
         d_twonn_low=twonn_low, d_twonn_high=twonn_high,
         k_f=ks.value, k_f_robust=ks.robust, k_f_pair=ks.pair, duplicates=nb.n_duplicates,
         near_duplicates=mle.duplicates_.n_near, preprocessing=describe_preprocessing(data.preprocessing) if image else "none",

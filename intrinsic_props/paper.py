@@ -5,6 +5,7 @@
 # %% ../nbs/12_paper.ipynb #e7a72516
 from __future__ import annotations
 
+import importlib.resources
 import os
 import warnings
 from pathlib import Path
@@ -12,14 +13,15 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .data import ImageSet, available_datasets, binary_task, cache_dir, class_indices, load_dataset
+from .data import SAMPLES_DIR, ImageSet, _manifest, available_datasets, cache_dir, class_indices, load_dataset
 from .intrinsic_dim import DuplicatesWarning
-from .sweep import class_pairs, run_sweep
+from .sweep import class_pairs, expand, run_sweep, run_task
 
 # %% auto #0
-__all__ = ['CITATION', 'PAPER_VALUES', 'CLAIMS', 'TASKS', 'SCALES', 'paper_domain_means', 'current_scale', 'domain_ranges',
-           'ranges_overlap', 'claim_tally', 'task_capacity', 'dataset_tasks', 'paper_sweep', 'measurement_sets',
-           'results_dir', 'sweep_database', 'paper_results', 'done_runs', 'write_sweep_spec']
+__all__ = ['CITATION', 'PAPER_VALUES', 'CLAIMS', 'TASKS', 'SCALES', 'paper_domain_means', 'task_sources', 'current_scale',
+           'domain_ranges', 'ranges_overlap', 'claim_tally', 'task_capacity', 'n_grid', 'test_size', 'dataset_tasks',
+           'paper_sweep', 'measurement_sets', 'results_dir', 'sweep_database', 'paper_results', 'done_runs',
+           'write_sweep_spec']
 
 # %% ../nbs/12_paper.ipynb #c67a3e0b
 CITATION = ("N. Konz and M. A. Mazurowski, The Effect of Intrinsic Dataset Properties on Generalization: Unraveling "
@@ -52,24 +54,35 @@ def paper_domain_means() -> pd.DataFrame:
 
 # %% ../nbs/12_paper.ipynb #0541c8af
 TASKS = [
-    dict(name="pneumoniamnist", classes=["normal", "pneumonia"]),
-    dict(name="chest-xray-pneumonia-64", classes=["normal", "pneumonia"]),
-    dict(name="brain-tumor-mri-64", classes=[["notumor"], ["glioma", "meningioma", "pituitary"]]),
-    dict(name="breastmnist", classes=["malignant", "normal/benign"]),
-    dict(name="mnist", random_pairs=True),
-    dict(name="fashion-mnist", random_pairs=True),
-    dict(name="cifar10", random_pairs=True),
+    dict(name="pneumoniamnist", classes=["normal", "pneumonia"], source="Kermany pediatric chest X-ray", split="train+val"),
+    dict(name="chest-xray-pneumonia-64", classes=["normal", "pneumonia"], source="Kermany pediatric chest X-ray"),
+    dict(name="brain-tumor-mri-64", classes=[["notumor"], ["glioma", "meningioma", "pituitary"]], source="Nickparvar brain MRI"),
+    dict(name="breastmnist", classes=["malignant", "normal/benign"], source="BUSI breast ultrasound", split="train+val"),
+    dict(name="lgg-flair-64", classes=["no tumour", "tumour"], source="TCGA-LGG brain MRI", test_split="test"),
+    dict(name="nih-cxr-64", classes=["normal", "abnormal"], source="NIH ChestX-ray14", split="train+val"),
+    dict(name="mnist", source="MNIST"),
+    dict(name="fashion-mnist", source="Fashion-MNIST"),
+    dict(name="cifar10", source="CIFAR-10"),
+    dict(name="tiny-imagenet-64", source="ImageNet (Tiny-ImageNet)"),
 ]
+
+# %% ../nbs/12_paper.ipynb #53980929
+def task_sources() -> dict:
+    "{dataset name: source} of every task, for samples too."
+    return {name: t["source"] for t in TASKS for name in (t["name"], f"{t['name']}-sample")}
 
 # %% ../nbs/12_paper.ipynb #82ab6aac
 SCALES = {
-    "quick": dict(data=dict(size=32, channels=1, scale="unit"), n_train=[100, 200, 400], n_test=200, n_measure=1000,
-                  models=["small_cnn"], train=dict(preset="quick", epochs=20), natural_pairs=1, seeds=[0], gpu=False),
-    "cpu": dict(data=dict(size=32, channels=1, scale="unit"), n_train=[250, 500, 1000, 2000], n_test=400, n_measure=2000,
-                models=["small_cnn", "resnet18"], train=dict(preset="quick", epochs=20), natural_pairs=3, seeds=[0], gpu=False),
-    "paper": dict(data=dict(protocol="paper", channels=1), n_train=[500, 750, 1000, 1250, 1500, 1750], n_test=750,
-                  n_measure=1750, models=["resnet18", "resnet34", "resnet50", "vgg13", "vgg16", "vgg19"],
-                  train=dict(preset="paper"), natural_pairs=5, seeds=[1337], gpu=True),
+    "quick": dict(samples=True, data=dict(size=32, channels=1, scale="unit"), n_train=[50, 100, 200], n_test=100,
+                  models=["small_cnn"], train=dict(preset="quick", epochs=20, recalibrate_bn=True), replicates=dict(natural=1, medical=1), seed=None,
+                  costly=None, gpu=False),
+    "cpu": dict(samples=False, data=dict(size=32, channels=1, scale="unit"), n_train=[500, 1000, 1750], n_test=750,
+                models=["small_cnn", "resnet18"], train=dict(preset="quick", epochs=30, target_loss=0.01, recalibrate_bn=True),
+                replicates=dict(natural=3, medical=3), seed=None,
+                costly=dict(models=["vgg13"], replicates=1, n_index=[0], attack=dict(pgd_steps=0)), gpu=False),
+    "paper": dict(samples=False, data=dict(protocol="paper"), n_train=[500, 750, 1000, 1250, 1500, 1750], n_test=750,
+                  models=["resnet18", "resnet34", "resnet50", "vgg13", "vgg16", "vgg19"], train=dict(preset="paper"),
+                  replicates=dict(natural=5, medical=1), seed=1337, costly=None, gpu=True),
 }
 
 # %% ../nbs/12_paper.ipynb #f71976b4
@@ -113,33 +126,77 @@ def _capacity(data:ImageSet, classes) -> int:
 
 # %% ../nbs/12_paper.ipynb #6e5a9174
 def task_capacity(name:str, # dataset name
-                  classes:list, # the two classes (or groups)
+                  pairs:list, # class pairs of the task (each two classes or groups); the smallest capacity counts
+                  split:str="train", # the pool of training (and held-out test) images; "+" joins splits
+                  test_split:str=None, # the split test images come from; held out of `split` when None
                  ) -> dict:
-    "Largest balanced training set (from the train split) and test set (from the test split) of a binary task."
-    return {split: _capacity(load_dataset(name, split), classes) for split in ("train", "test")}
+    "Largest balanced pool (from `split`) and, when given, test set (from `test_split`) that every pair can fill."
+    splits = {"pool": split, **({"test": test_split} if test_split else {})}
+    return {k: min(_capacity(data, pair) for pair in pairs) for k, data in ((k, load_dataset(name, s)) for k, s in splits.items())}
+
+# %% ../nbs/12_paper.ipynb #73d3984b
+def n_grid(grid:list, # the scale's training-set sizes
+           available:int, # balanced training images the task can give
+          ) -> list:
+    "`grid` when its largest N fits in `available`, else every N scaled by available/max(grid), rounded down to even."
+    top = max(grid)
+    if available >= top: return list(grid)
+    return sorted({2*int(n*available/top/2) for n in grid})
+
+# %% ../nbs/12_paper.ipynb #d8126ee7
+def test_size(n_test:int, # the scale's test-set size
+              capacity:dict, # from `task_capacity`
+             ) -> int:
+    "Test images of a task: `n_test`, or fewer where its test split or (held out) a third of its pool is smaller; even."
+    limit = capacity["test"] if "test" in capacity else capacity["pool"]//3
+    return min(n_test, 2*(limit//2))
 
 # %% ../nbs/12_paper.ipynb #717d0b72
+def _task_name(task:dict, samples:bool) -> str:
+    "The dataset a scale uses for `task`: the full dataset, or its bundled sample."
+    return f"{task['name']}-sample" if samples else task["name"]
+
+# %% ../nbs/12_paper.ipynb #3dfb392e
+def _pool_split(task:dict, splits:set) -> str:
+    "The task's pool of training images, keeping only the splits the file has (a sample has no validation split)."
+    return "+".join(s for s in task.get("split", "train").split("+") if s in splits)
+
+# %% ../nbs/12_paper.ipynb #67f5f332
 def dataset_tasks(scale:str, # a key of `SCALES`
-                  names:list=None, # datasets to use; every `TASKS` entry whose data loads when None
+                  names:list=None, # datasets to use (names of full datasets); every `TASKS` entry whose data loads when None
                  ) -> list:
-    "The sweep's `datasets` entries at `scale`: classes or random pairs, and the N and test size each can fill."
-    s, out, available = SCALES[scale], [], set(available_datasets().name)
+    "The sweep's `datasets` entries at `scale`: one per task and replicate, with its classes, seed, N and test images."
+    s, tasks = SCALES[scale], []
+    available = available_datasets().set_index("name")
     for task in TASKS:
         if names is not None and task["name"] not in names: continue
-        if task["name"] not in available:
-            warnings.warn(f"{task['name']} is not available here (set INTRINSIC_PROPS_DATA); left out of the sweep", stacklevel=2)
+        name = _task_name(task, s["samples"])
+        if s["samples"] and name not in _manifest(SAMPLES_DIR): continue  # not every dataset may be redistributed
+        if name not in available.index:
+            warnings.warn(f"{name} is not available here (set INTRINSIC_PROPS_DATA to a folder that holds it); left out of "
+                          f"the {scale} sweep", stacklevel=2)
             continue
-        fixed = "classes" in task
-        entry = dict(name=task["name"], **({"classes": task["classes"]} if fixed else {"random_pairs": s["natural_pairs"]}))
-        cap = task_capacity(task["name"], task["classes"]) if fixed else None
-        n_train = [n for n in s["n_train"] if cap is None or n <= cap["train"]]
-        if not n_train:
-            warnings.warn(f"{task['name']} has only {cap['train']} balanced training images, fewer than every N in "
-                          f"{s['n_train']}; left out of the {scale} sweep", stacklevel=2)
+        row = available.loc[name]
+        split = _pool_split(task, {c for c in ("train", "val", "test") if c in row and not pd.isna(row[c])})
+        domain = row["domain"]
+        n_rep = s["replicates"][domain]
+        pairs = [task["classes"]]*n_rep if "classes" in task else class_pairs(dict(name=name, random_pairs=n_rep))
+        cap = task_capacity(name, pairs[:1] if "classes" in task else pairs, split, task.get("test_split"))
+        n_test = test_size(s["n_test"], cap)
+        grid = n_grid(s["n_train"], cap["pool"] - (0 if "test" in cap else n_test))
+        if min(grid) < 16:
+            warnings.warn(f"{name} has only {cap['pool']} balanced images in {split}, too few for the {scale} scale's N grid "
+                          f"{s['n_train']}; left out", stacklevel=2)
             continue
-        entry.update(n_train=n_train, data=dict(test_split="test", n_test=min(s["n_test"], cap["test"]) if cap else s["n_test"]))
-        out.append(entry)
-    return out
+        data = dict(split=split, n_test=n_test, **({"test_split": task["test_split"]} if task.get("test_split") else {}))
+        tasks.append([dict(name=name, classes=list(pair), seeds=[s["seed"] if s["seed"] is not None else r], n_train=grid, data=data)
+                      for r, pair in enumerate(pairs)])
+    blocks = [[reps[r] for reps in tasks if r < len(reps)] for r in range(max(map(len, tasks), default=0))]
+    if s["costly"]:
+        c = s["costly"]
+        blocks.insert(1, [dict(e, models=c["models"], n_train=[e["n_train"][i] for i in c["n_index"]], attack=c["attack"])
+                          for reps in tasks for e in reps[:c["replicates"]]])
+    return [e for block in blocks for e in block]
 
 # %% ../nbs/12_paper.ipynb #86b04a19
 def paper_sweep(scale:str=None, # a key of `SCALES`; `current_scale()` when None
@@ -149,29 +206,27 @@ def paper_sweep(scale:str=None, # a key of `SCALES`; `current_scale()` when None
     scale = scale or current_scale()
     s = SCALES[scale]
     return dict(name=f"paper-{scale}", datasets=dataset_tasks(scale, names), models=s["models"], n_train=s["n_train"],
-                seeds=s["seeds"], data=s["data"], train=s["train"], gpu=s["gpu"])
+                seeds=[s["seed"] or 0], data=s["data"], train=s["train"], gpu=s["gpu"])
 
 # %% ../nbs/12_paper.ipynb #78c5e68d
 def measurement_sets(scale:str=None, # a key of `SCALES`; `current_scale()` when None
                      names:list=None, # restrict to these datasets
-                     seed:int=0, # seed of the draws
-                     **preprocessing, # override the scale's preprocessing, e.g. protocol="paper"
+                     **preprocessing, # replace the scale's preprocessing, e.g. protocol="paper", channels=1
                     ) -> list:
-    "The training set of every task at `scale` with `n_measure` images (fewer where a dataset has fewer), labels 0/1."
-    scale = scale or current_scale()
-    s, sets = SCALES[scale], []
-    prep = preprocessing or s["data"]
-    for entry in dataset_tasks(scale, names):
-        data = load_dataset(entry["name"])
-        for pair in class_pairs(entry, seed):
-            n = min(s["n_measure"], _capacity(data, pair))
-            sets.append(binary_task(data, pair, n_train=n, n_test=0, seed=seed, **prep).train)
-    return sets
+    "The training set of the largest-N run of every task and replicate at `scale` (labels 0/1)."
+    spec = paper_sweep(scale, names)
+    if preprocessing: spec["data"] = preprocessing
+    largest = {}
+    for c in expand(spec):
+        key = (c["dataset"], str(c["classes"]), c["seed"])
+        if key not in largest or c["n_train"] > largest[key]["n_train"]: largest[key] = c
+    return [run_task(c).train for c in largest.values()]
 
 # %% ../nbs/12_paper.ipynb #625c8667
 def results_dir() -> Path:
-    "Folder of the chapters' sweep databases: `INTRINSIC_PROPS_RESULTS`, else the cache's `results`."
-    d = Path(os.environ.get("INTRINSIC_PROPS_RESULTS") or cache_dir()/"results")
+    "Folder of the chapters' sweep databases: `INTRINSIC_PROPS_RESULTS`, else the repository's `results/`, else the cache's."
+    repo = Path(str(importlib.resources.files("intrinsic_props"))).parent/"results"
+    d = Path(os.environ.get("INTRINSIC_PROPS_RESULTS") or (repo if repo.is_dir() else cache_dir()/"results"))
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -192,8 +247,9 @@ def paper_results(scale:str=None, # a key of `SCALES`; `current_scale()` when No
 # %% ../nbs/12_paper.ipynb #f1817e9c
 def done_runs(results:pd.DataFrame, # from `paper_results` or `load_results`
              ) -> pd.DataFrame:
-    "The finished runs, with a `task` column: \"dataset: classes\"."
-    return results[results.status == "done"].assign(task=lambda d: d.dataset + ": " + d.classes)
+    "The finished runs, with a `task` column (\"dataset: classes\") and the `source` of each dataset (its own name if unknown)."
+    done = results[results.status == "done"]
+    return done.assign(task=done.dataset + ": " + done.classes, source=done.dataset.map(task_sources()).fillna(done.dataset))
 
 # %% ../nbs/12_paper.ipynb #8a965530
 def write_sweep_spec(path, # YAML file to write

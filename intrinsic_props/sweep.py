@@ -14,6 +14,7 @@ import socket
 import sqlite3
 import time
 import traceback
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,23 +25,25 @@ from tqdm.auto import tqdm
 
 import intrinsic_props
 from .data import BinaryTask, binary_task, load_dataset
+from .intrinsic_dim import TwoNN
 from .measure import measure
-from .models import build_model
-from .representations import repr_dim
-from .robustness import attack_eval
-from .training import evaluate, train
+from .models import build_model, check_input
+from .representations import _resolve, activations
+from .robustness import attack_eval, eps_in_units
+from .training import evaluate, train, train_settings
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'GRID_KEYS', 'ENTRY_KEYS', 'SCHEMA', 'EXECUTORS', 'run_id', 'class_pairs', 'expand', 'read_spec',
-           'run_task', 'run_model', 'run_experiment', 'ResultStore', 'execute_run', 'run_sweep', 'load_results']
+           'run_task', 'run_model', 'run_experiment', 'ResultStore', 'execute_run', 'run_sweep', 'load_results',
+           'dry_run']
 
 # %% ../nbs/09_sweep.ipynb #e3c85935
 DEFAULTS = dict(
-    data=dict(n_test=100, size=None, channels=None, scale="unit", protocol=None, test_split=None),
+    data=dict(split="train", n_test=100, test_split=None, size=None, channels=None, scale="unit", protocol=None),
     train=dict(preset="quick"),
     attack=dict(eps=[2/255], pgd_steps=10),
     measure=dict(k=20),
-    representation=dict(layer="penultimate", estimator="twonn"),
+    representation=dict(layer="penultimate"),
     threads=1,
     gpu=False,
 )
@@ -80,7 +83,7 @@ def class_pairs(entry:dict, seed:int=0) -> list:
 GRID_KEYS = ("datasets", "models", "n_train", "seeds")
 
 # %% ../nbs/09_sweep.ipynb #f5b6aa12
-ENTRY_KEYS = {"name", "classes", "pairs", "random_pairs", "n_train"} | set(DEFAULTS)
+ENTRY_KEYS = {"name", "classes", "pairs", "random_pairs", "n_train", "models", "seeds"} | set(DEFAULTS)
 
 # %% ../nbs/09_sweep.ipynb #a0a02d1d
 def expand(spec:dict) -> list:
@@ -95,8 +98,8 @@ def expand(spec:dict) -> list:
         entry = {"name": entry} if isinstance(entry, str) else entry
         if set(entry) - ENTRY_KEYS: raise ValueError(f"dataset {entry['name']!r}: unknown keys {sorted(set(entry) - ENTRY_KEYS)}")
         settings = _merge(shared, {k: entry[k] for k in DEFAULTS if k in entry})
-        for pair, model, n, seed in itertools.product(class_pairs(entry, spec.get("pairs_seed", 0)), spec["models"],
-                                                      entry.get("n_train", spec["n_train"]), spec["seeds"]):
+        grid = [entry.get(k, spec[k]) for k in ("models", "n_train", "seeds")]
+        for pair, model, n, seed in itertools.product(class_pairs(entry, spec.get("pairs_seed", 0)), *grid):
             runs.append(_merge(settings, dict(dataset=entry["name"], classes=pair, model=model, n_train=int(n), seed=int(seed))))
     return runs
 
@@ -127,7 +130,7 @@ def _device(config:dict) -> str:
 def run_task(config:dict) -> BinaryTask:
     "The binary task of one run configuration: its classes, N, test images and preprocessing, drawn with its seed."
     d = config["data"]
-    source = load_dataset(config["dataset"], "train")
+    source = load_dataset(config["dataset"], d.get("split", "train"))
     test_source = load_dataset(config["dataset"], d["test_split"]) if d.get("test_split") else None
     return binary_task(source, config["classes"], config["n_train"], d["n_test"], seed=config["seed"], size=d.get("size"),
                        channels=d.get("channels"), scale=d.get("scale", "unit"), protocol=d.get("protocol"), test_data=test_source)
@@ -143,9 +146,23 @@ def run_model(config:dict, # one run configuration
                 **{"seed": config["seed"], **{k: v for k, v in t.items() if k != "preset"}})
     return model, fit
 
+# %% ../nbs/09_sweep.ipynb #4cb1c0bc
+def _repr_dims(acts:torch.Tensor) -> tuple:
+    "(authors' TwoNN, Facco's TwoNN, notes) of activations; None and the reason where an estimate is impossible."
+    dims, notes = [], []
+    for name, est in (("d_repr", TwoNN(discard=0)), ("d_repr_twonn", TwoNN(discard=0.1))):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # duplicate activations are counted in the notes when they block an estimate
+                dims.append(est.fit(acts).dimension_)
+        except ValueError as e:
+            dims.append(None)
+            notes.append(f"{name}: {e}")
+    return dims[0], dims[1], "; ".join(notes) or None
+
 # %% ../nbs/09_sweep.ipynb #41aa4560
 def run_experiment(config:dict) -> dict:
-    "One run of the paper's protocol: task, properties, training, test loss, attacks, representation dimension."
+    "One run of the paper's protocol: task, properties, training, training and test loss, attacks, representation dimension."
     device = _device(config)
     task = run_task(config)
     props = measure(task.train, k=config["measure"]["k"], device=device)
@@ -157,15 +174,19 @@ def run_experiment(config:dict) -> dict:
         attacks.append(attack_eval(model, task.test, eps=a["eps"], method="pgd", seed=config["seed"], clean=clean, steps=a["pgd_steps"]))
     attacks = pd.concat(attacks, ignore_index=True)
     first = attacks[attacks.eps == a["eps"][0]].set_index("method")
-    r = config["representation"]
+    acts = activations(model, task.train, config["representation"]["layer"])
+    d_repr, d_repr_twonn, notes = _repr_dims(acts)
+    d = config["data"]
     result = dict(domain=props.domain, n_test=len(task.test), shape=props.shape,
-                  d_data=props.d_mle, d_data_mean=props.d_mle_mean, d_data_twonn=props.d_twonn, k_f=props.k_f,
-                  k_f_robust=props.k_f_robust, duplicates=props.duplicates, near_duplicates=props.near_duplicates,
-                  test_loss=fit.test_loss, test_accuracy=fit.test_accuracy, train_loss=fit.history[-1]["train_loss"],
+                  test_source=f"{d['test_split']} split" if d.get("test_split") else f"held out of {d.get('split', 'train')}",
+                  d_data=props.d_mle_authors, d_data_twonn=props.d_twonn_authors, d_mle=props.d_mle, d_mle_mean=props.d_mle_mean,
+                  d_twonn=props.d_twonn, k_f=props.k_f, k_f_robust=props.k_f_robust, duplicates=props.duplicates,
+                  near_duplicates=props.near_duplicates, epochs=len(fit.history), train_loss=fit.train_loss,
+                  train_accuracy=fit.train_accuracy, test_loss=fit.test_loss, test_accuracy=fit.test_accuracy,
                   delta_loss=float(first.loc["fgsm", "delta_loss"]), fgsm_accuracy=float(first.loc["fgsm", "attacked_accuracy"]),
                   pgd_delta_loss=float(first.loc["pgd", "delta_loss"]) if "pgd" in first.index else None,
                   pgd_accuracy=float(first.loc["pgd", "attacked_accuracy"]) if "pgd" in first.index else None,
-                  d_repr=repr_dim(model, task.train, layer=r["layer"], estimator=r["estimator"]), device=fit.device)
+                  d_repr=d_repr, d_repr_twonn=d_repr_twonn, notes=notes, device=fit.device)
     return dict(result=result, history=dict(epochs=fit.history, attacks=attacks.to_dict("records")))
 
 # %% ../nbs/09_sweep.ipynb #f44e73c3
@@ -181,17 +202,31 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS runs (
     finished_at TEXT,
     host TEXT,
     version TEXT
+);
+CREATE TABLE IF NOT EXISTS claims (
+    run_id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    claimed_at TEXT NOT NULL
 )"""
 
 # %% ../nbs/09_sweep.ipynb #dca384a4
+def _alive(pid:int) -> bool:
+    "Whether process `pid` exists on this machine."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+# %% ../nbs/09_sweep.ipynb #6c4f7df7
 class ResultStore:
-    "The SQLite database of a sweep's runs: one atomic row per run."
+    "The SQLite database of a sweep's runs: one atomic row per run, and the claims of the workers running them."
     def __init__(self, path): # database file; created with its folder when missing
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute(SCHEMA)
+            db.executescript(SCHEMA)
 
     def _connect(self):
         db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
@@ -204,16 +239,50 @@ class ResultStore:
             rows = db.execute("SELECT run_id FROM runs" + (" WHERE status=?" if status else ""), (status,) if status else ())
             return {r[0] for r in rows}
 
+    def claim(self, run_id:str) -> bool:
+        "Claim run `run_id` for this process; False when it is done or claimed by another live worker."
+        host, pid = socket.gethostname(), os.getpid()
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            if db.execute("SELECT 1 FROM runs WHERE run_id=? AND status='done'", (run_id,)).fetchone():
+                db.execute("ROLLBACK"); return False
+            held = db.execute("SELECT host, pid FROM claims WHERE run_id=?", (run_id,)).fetchone()
+            if held and (held[0] != host or (held[1] != pid and _alive(held[1]))):
+                db.execute("ROLLBACK"); return False
+            db.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?)",
+                       (run_id, host, pid, datetime.now(timezone.utc).isoformat(timespec="seconds")))
+            db.execute("COMMIT")
+            return True
+        finally: db.close()
+
+    def claimed(self) -> set:
+        "Ids of the runs claimed by a worker and not stored yet."
+        with self._connect() as db: return {r[0] for r in db.execute("SELECT run_id FROM claims")}
+
+    def release(self, run_ids):
+        "Drop this process's claims on `run_ids` (runs it will not run after all)."
+        with self._connect() as db:
+            db.executemany("DELETE FROM claims WHERE run_id=? AND host=? AND pid=?",
+                           [(r, socket.gethostname(), os.getpid()) for r in run_ids])
+
     def record(self, rec:dict):
-        "Store one run record (run_id, sweep, status, config, result, history, error, seconds) in one transaction."
+        "Store one run record (run_id, sweep, status, config, result, history, error, seconds) and drop its claim, atomically."
         row = dict(rec, config=json.dumps(rec["config"], sort_keys=True), result=json.dumps(rec.get("result")),
                    history=json.dumps(rec.get("history")), finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                    host=socket.gethostname(), version=intrinsic_props.__version__)
         cols = ["run_id", "sweep", "status", "config", "result", "history", "error", "seconds", "finished_at", "host", "version"]
         update = ", ".join(f"{c}=excluded.{c}" for c in cols[1:])
-        with self._connect() as db:
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
             db.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?'*len(cols))}) "
                        f"ON CONFLICT(run_id) DO UPDATE SET {update} WHERE runs.status != 'done'", [row.get(c) for c in cols])
+            db.execute("DELETE FROM claims WHERE run_id=?", (rec["run_id"],))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK"); raise
+        finally: db.close()
 
     def rows(self) -> list:
         "Every stored run as a dict with config, result and history decoded."
@@ -244,9 +313,9 @@ def execute_run(runner, # callable: config → {"result": dict, "history": ...}
 
 # %% ../nbs/09_sweep.ipynb #b10fa4e8
 def _local(configs:list, runner, sweep:str, store:ResultStore, progress:bool):
-    "Run `configs` one by one in this process, storing each record when it finishes."
+    "Run `configs` one by one in this process, each once claimed, storing each record when it finishes."
     for config in tqdm(configs, desc=f"sweep {sweep}", disable=not progress):
-        store.record(execute_run(runner, config, sweep))
+        if store.claim(run_id(config)): store.record(execute_run(runner, config, sweep))
 
 # %% ../nbs/09_sweep.ipynb #c4f1c4ab
 def _ray(configs:list, runner, sweep:str, store:ResultStore, progress:bool, address:str=None):
@@ -261,7 +330,7 @@ def _ray(configs:list, runner, sweep:str, store:ResultStore, progress:bool, addr
     try:
         task = ray.remote(execute_run)
         pending = [task.options(num_gpus=1 if c.get("gpu") else 0, num_cpus=c.get("threads") or 1).remote(runner, c, sweep)
-                   for c in configs]
+                   for c in configs if store.claim(run_id(c))]
         with tqdm(total=len(pending), desc=f"sweep {sweep} (ray)", disable=not progress) as bar:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
@@ -325,4 +394,67 @@ def load_results(database, # the sweep's SQLite file
                          **_flat({k: v for k, v in cfg.items() if k not in ("dataset", "classes", "model", "n_train", "seed")}),
                          error=(r["error"] or "").split("\n")[0] or None, seconds=r["seconds"],
                          history=json.dumps(r["history"]) if r["history"] is not None else None))
+    return pd.DataFrame(rows)
+
+# %% ../nbs/09_sweep.ipynb #8526509e
+def _task_key(config:dict) -> str:
+    "What the task of a run depends on, except its N."
+    return json.dumps({k: config[k] for k in ("dataset", "classes", "seed", "data")}, sort_keys=True)
+
+# %% ../nbs/09_sweep.ipynb #7080a08d
+def _check_task(config:dict, n_max:int) -> tuple:
+    "(task drawn at `n_max` images, None) or (None, error) for the task of `config`."
+    try: return run_task({**config, "n_train": n_max}), None
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as e: return None, f"{type(e).__name__}: {e}"
+
+# %% ../nbs/09_sweep.ipynb #eb6014f1
+def _check_model(name:str, shape:tuple) -> tuple:
+    "(model, None) built for images of `shape` and fed one, or (None, error)."
+    try:
+        model = build_model(name, in_channels=shape[0])
+        check_input(model, shape)
+        return model, None
+    except (ValueError, TypeError, RuntimeError) as e: return None, f"{type(e).__name__}: {e}"
+
+# %% ../nbs/09_sweep.ipynb #2c855739
+def _check_run(config:dict, task:BinaryTask, models:dict) -> str:
+    "Why run `config` could not start on `task` (its largest-N draw), or None when it can; `models` caches model checks."
+    key = (config["model"], task.train.shape)
+    if key not in models: models[key] = _check_model(*key)
+    model, error = models[key]
+    if error: return error
+    try:
+        t = config["train"]
+        train_settings(t.get("preset", "quick"), config["model"], **{"seed": config["seed"], **{k: v for k, v in t.items() if k != "preset"}})
+        _resolve(model, config["representation"]["layer"])
+        for eps in config["attack"]["eps"]: eps_in_units(eps, task.test.intensity_range)
+        if config["n_train"] <= config["measure"]["k"]:
+            raise ValueError(f"n_train={config['n_train']} must exceed the k={config['measure']['k']} neighbours of the dimension estimate")
+        if config["data"]["n_test"] < 2: raise ValueError(f"n_test={config['data']['n_test']}: a run needs test images to evaluate")
+    except (ValueError, TypeError, KeyError, RuntimeError) as e: return f"{type(e).__name__}: {e}"
+    return None
+
+# %% ../nbs/09_sweep.ipynb #e882e58c
+def dry_run(spec, # a sweep specification (dict) or the path of a YAML/TOML file
+           ) -> pd.DataFrame:
+    "Every run of `spec` prepared as far as training, without training: one row per run, `error` empty when it can run."
+    if not isinstance(spec, dict): spec = read_spec(spec)
+    configs, rows, models = expand(spec), [], {}
+    sizes, first = {}, {}
+    for c in configs:
+        sizes.setdefault(_task_key(c), set()).add(c["n_train"]); first.setdefault(_task_key(c), c)
+    tasks, failed = {}, {}  # the largest N of each task that can be drawn; the errors of larger ones
+    for key, ns in sizes.items():
+        for n in sorted(ns, reverse=True):
+            task, error = _check_task(first[key], n)
+            if task is not None: tasks[key] = task; break
+            failed[(key, n)] = error
+    for c in configs:
+        key = _task_key(c)
+        task = tasks.get(key)
+        error = failed.get((key, c["n_train"])) or _check_run(c, task, models)
+        rows.append(dict(run_id=run_id(c), dataset=c["dataset"], classes=_classes_label(c["classes"]), model=c["model"],
+                         n_train=c["n_train"], seed=c["seed"], n_test=c["data"]["n_test"],
+                         shape="×".join(map(str, task.train.shape)) if task else None, device="cuda" if c.get("gpu") else "cpu",
+                         error=error))
     return pd.DataFrame(rows)

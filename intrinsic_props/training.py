@@ -25,7 +25,8 @@ from .neighbors import resolve_device
 
 # %% auto #0
 __all__ = ['PRESETS', 'as_input', 'batches', 'check_data', 'Score', 'evaluate', 'TrainSettings', 'train_settings',
-           'batch_indices', 'TrainResult', 'TrainingDiverged', 'train', 'save_weights', 'load_weights']
+           'batch_indices', 'TrainResult', 'TrainingDiverged', 'recalibrate_bn', 'train', 'save_weights',
+           'load_weights']
 
 # %% ../nbs/06_training.ipynb #afec3643
 def as_input(images:torch.Tensor, # N×C×H×W, uint8 or float, in the ImageSet's units
@@ -100,12 +101,16 @@ class TrainSettings:
     channels_last:bool=True # channels_last memory format on CUDA; ignored on CPU
     preset:str="custom" # name of the preset these settings came from
     arch:str=None # architecture the preset was resolved for
+    target_loss:float=None # stop once an epoch's mean training loss falls below this (the model interpolates); all epochs when None
+    recalibrate_bn:bool=False # after training, set batch norm's running statistics from one pass over the training images
 
     def __post_init__(self):
         if not (isinstance(self.epochs, int) and self.epochs >= 1): raise ValueError(f"epochs must be an integer ≥ 1, got {self.epochs!r}")
         if not (isinstance(self.batch_size, int) and self.batch_size >= 1): raise ValueError(f"batch_size must be an integer ≥ 1, got {self.batch_size!r}")
         if not (math.isfinite(self.lr) and self.lr > 0): raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0): raise ValueError(f"weight_decay must be ≥ 0, got {self.weight_decay!r}")
+        if self.target_loss is not None and not (math.isfinite(self.target_loss) and self.target_loss > 0):
+            raise ValueError(f"target_loss must be a positive number (or None to run every epoch), got {self.target_loss!r}")
 
 # %% ../nbs/06_training.ipynb #95e38542
 _LR = {"resnet": 1e-3, "vgg": 1e-4, "small_cnn": 1e-3}
@@ -150,6 +155,8 @@ class TrainResult:
     settings:dict # `TrainSettings` as a dict
     task:dict # name, classes, images per split, image shape, intensity range, preprocessing
     history:list # one dict per epoch: epoch, train_loss, train_accuracy, seconds
+    train_loss:float # mean cross-entropy on the training images after training, in eval mode
+    train_accuracy:float # accuracy on the training images after training (1.0: the model interpolates)
     test_loss:float # mean cross-entropy on the test images
     test_accuracy:float # accuracy on the test images
     seconds:float # wall time of the run, evaluation included
@@ -175,7 +182,8 @@ class TrainResult:
     def __repr__(self):
         h = self.history
         return (f"TrainResult({self.settings['arch']} on {self.task['name']}, {len(h)} epochs on {self.device}, {self.seconds:.1f} s): "
-                f"train loss {h[0]['train_loss']:.3f} → {h[-1]['train_loss']:.3f}; test loss {self.test_loss:.3f}, accuracy {self.test_accuracy:.3f}")
+                f"train loss {h[0]['train_loss']:.3f} → {h[-1]['train_loss']:.3f} (after training {self.train_loss:.3f}, accuracy "
+                f"{self.train_accuracy:.3f}); test loss {self.test_loss:.3f}, accuracy {self.test_accuracy:.3f}")
 
 # %% ../nbs/06_training.ipynb #b33e1418
 def _task_record(task:BinaryTask) -> dict:
@@ -194,6 +202,27 @@ def _diverged(epoch:int, loss:float, s:TrainSettings) -> TrainingDiverged:
     return TrainingDiverged(f"training diverged in epoch {epoch}/{s.epochs}: mean training loss is {loss} "
                             f"({s.arch}, preset {s.preset!r}, lr={s.lr:g}, batch_size={s.batch_size}, weight_decay={s.weight_decay:g}, "
                             f"seed={s.seed}); lower lr or check the data")
+
+# %% ../nbs/06_training.ipynb #a25f1f19
+def recalibrate_bn(model:nn.Module, # a network with batch-norm layers (others are left as they are)
+                   images:torch.Tensor, # its training images, N×C×H×W, on the model's device
+                   batch_size:int=256, # images per forward pass
+                   channels_last:bool=False, # the memory format the model was trained in
+                   amp:bool=True, # bf16 autocast on CUDA, as in training
+                  ) -> nn.Module:
+    "Set every batch-norm layer's running mean and variance from one pass over `images` with the current weights."
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms: return model
+    device = model_device(model)
+    momenta = [m.momentum for m in norms]
+    with eval_mode(model), torch.no_grad():
+        for m in norms: m.reset_running_stats(); m.momentum = None; m.train()  # momentum None: a plain average of the batches
+        try:
+            for x in images.split(batch_size):
+                with _autocast(device, amp): model(as_input(x, device, channels_last))
+        finally:
+            for m, momentum in zip(norms, momenta): m.momentum = momentum
+    return model
 
 # %% ../nbs/06_training.ipynb #37bb9b1e
 def train(model:nn.Module, # a classifier, e.g. from `build_model`; trained in place
@@ -240,8 +269,11 @@ def train(model:nn.Module, # a classifier, e.g. from `build_model`; trained in p
             history.append(dict(epoch=epoch, train_loss=train_loss, train_accuracy=int(correct)/len(x),
                                 seconds=time.perf_counter() - t0))
             bar.set_postfix(loss=f"{train_loss:.4f}")
-    test = evaluate(model, task.test, amp=s.amp)
-    return TrainResult(asdict(s), _task_record(task), history, test.loss, test.accuracy, time.perf_counter() - start, str(device))
+            if s.target_loss is not None and train_loss < s.target_loss: break
+    if s.recalibrate_bn: recalibrate_bn(model, x, channels_last=channels_last, amp=s.amp)
+    fitted, test = evaluate(model, task.train, amp=s.amp), evaluate(model, task.test, amp=s.amp)
+    return TrainResult(asdict(s), _task_record(task), history, fitted.loss, fitted.accuracy, test.loss, test.accuracy,
+                       time.perf_counter() - start, str(device))
 
 # %% ../nbs/06_training.ipynb #a4526e98
 def save_weights(model:nn.Module, path) -> Path:

@@ -1,11 +1,19 @@
-"Shared fixtures: the data shelf, found through INTRINSIC_PROPS_DATA (relative paths are taken from the project root)."
+"""Shared fixtures. Tests that read real images take them from `data`: the data shelf when INTRINSIC_PROPS_DATA names it
+(relative paths are taken from the project root), else the samples bundled with the package — so the whole suite runs
+on a fresh machine with no data, and on the shelf in CI's second pass (INTRINSIC_PROPS_REQUIRE_DATA=1), where a
+missing shelf is a failure."""
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# Datasets without a bundled sample, and the sample a test reads in their place when the shelf is absent.
+SUBSTITUTES = {"cifar10": "mnist-sample", "brain-tumor-mri-64": "breastmnist-sample", "tiny-imagenet-64": "fashion-mnist-sample",
+               "lgg-flair-64": "pneumoniamnist-sample", "nih-cxr-64": "chest-xray-pneumonia-64-sample"}
 
 
 def pytest_configure(config):
@@ -16,17 +24,47 @@ def pytest_configure(config):
     os.environ["INTRINSIC_PROPS_RESULTS"] = tempfile.mkdtemp(prefix="intrinsic_props_results_")
 
 
-def data_required() -> bool:
-    "CI must not skip shelf tests: it sets INTRINSIC_PROPS_REQUIRE_DATA (or CI)."
-    return any(os.environ.get(v, "").lower() not in ("", "0", "false") for v in ("INTRINSIC_PROPS_REQUIRE_DATA", "CI"))
+def shelf_folder():
+    "The shelf folder INTRINSIC_PROPS_DATA names, None when unset; an error when it is set but holds no manifest."
+    d = os.environ.get("INTRINSIC_PROPS_DATA")
+    if not d:
+        if os.environ.get("INTRINSIC_PROPS_REQUIRE_DATA", "").lower() not in ("", "0", "false"):
+            raise pytest.UsageError("INTRINSIC_PROPS_REQUIRE_DATA is set but INTRINSIC_PROPS_DATA is not: name the data shelf, "
+                                    "e.g. INTRINSIC_PROPS_DATA=../shared/data")
+        return None
+    if not (Path(d)/"manifest.json").is_file():
+        raise pytest.UsageError(f"INTRINSIC_PROPS_DATA={d} holds no manifest.json: point it at the data shelf "
+                                "(e.g. ../shared/data) or unset it to test on the bundled samples")
+    return Path(d)
+
+
+def pytest_report_header(config):
+    d = shelf_folder()
+    return f"data: the shelf at {d}" if d else "data: the bundled samples (INTRINSIC_PROPS_DATA is not set)"
+
+
+class DataAtHand(NamedTuple):
+    "The datasets the tests read: the data shelf, or the bundled samples on a machine without it."
+    folder: Path
+    shelf: bool
+
+    @property
+    def manifest(self) -> dict: return json.loads((self.folder/"manifest.json").read_text())
+
+    def name(self, dataset:str) -> str:
+        "`dataset` on the shelf; its sample (or a stand-in sample, see SUBSTITUTES) without it."
+        if self.shelf: return dataset
+        return f"{dataset}-sample" if f"{dataset}-sample" in self.manifest else SUBSTITUTES[dataset]
+
+    def load(self, dataset:str):
+        "The training split of `dataset` on the shelf; all of its sample (train and test) without it."
+        from intrinsic_props.data import load_dataset
+        return load_dataset(self.name(dataset), "train" if self.shelf else "train+test")
 
 
 @pytest.fixture(scope="session")
-def shelf() -> Path:
-    "The data shelf folder; a failure in CI and a visible skip elsewhere when it is missing."
-    d = os.environ.get("INTRINSIC_PROPS_DATA")
-    if d and (Path(d)/"manifest.json").is_file(): return Path(d)
-    msg = (f"data shelf not found (INTRINSIC_PROPS_DATA={d!r}): set INTRINSIC_PROPS_DATA to the shelf folder, "
-           "e.g. INTRINSIC_PROPS_DATA=../shared/data")
-    if data_required(): pytest.fail(msg)
-    pytest.skip(msg)
+def data() -> DataAtHand:
+    d = shelf_folder()
+    if d: return DataAtHand(d, True)
+    from intrinsic_props.data import SAMPLES_DIR
+    return DataAtHand(SAMPLES_DIR, False)

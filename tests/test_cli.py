@@ -2,6 +2,7 @@
 import json
 import subprocess
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -32,16 +33,29 @@ def test_measure_csv_and_plot(tmp_path, capsys):
 
 
 def test_measure_every_dataset_found(tmp_path, capsys):
-    "With no dataset named, every dataset that can be loaded is measured (here only the bundled digits)."
+    "With no dataset named, every dataset that can be loaded is measured: in an empty folder, the samples and digits."
     assert main(["measure", "--root", str(tmp_path), "--n", "300", "--k", "5", "--json", "--quiet"]) == 0
-    assert [r["name"] for r in json.loads(capsys.readouterr().out)] == ["digits"]
+    out = capsys.readouterr()
+    rows = json.loads(out.out)
+    assert {r["name"] for r in rows} == {"mnist-sample", "fashion-mnist-sample", "pneumoniamnist-sample", "breastmnist-sample",
+                                         "chest-xray-pneumonia-64-sample", "digits"}
+    assert {r["domain"] for r in rows} == {"natural", "medical"} and "are the bundled samples" in out.err
 
 
-def test_measure_on_the_shelf(shelf, capsys):
-    assert main(["measure", "chest-xray-pneumonia-64", "breastmnist", "--classes", "normal", "pneumonia", "--n", "300",
-                 "--json", "--quiet"]) == 2
-    assert "class 'normal' is not in breastmnist" in capsys.readouterr().err
-    assert main(["measure", "chest-xray-pneumonia-64", "pneumoniamnist", "--classes", "normal", "pneumonia", "--n", "400",
+def test_measure_prefers_a_full_dataset_to_its_sample(tmp_path, capsys):
+    "A sample is measured only where its full dataset is not at hand."
+    np.savez(tmp_path/"mnist.npz", train_images=np.random.default_rng(0).integers(0, 256, (60, 8, 8), dtype=np.uint8),
+             train_labels=np.arange(60) % 10)
+    assert main(["measure", "--root", str(tmp_path), "--n", "300", "--k", "5", "--json", "--quiet"]) == 0
+    names = [r["name"] for r in json.loads(capsys.readouterr().out)]
+    assert "mnist" in names and "mnist-sample" not in names and "breastmnist-sample" in names
+
+
+def test_measure_real_datasets(data, capsys):
+    chest, breast, pneumonia = (data.name(n) for n in ("chest-xray-pneumonia-64", "breastmnist", "pneumoniamnist"))
+    assert main(["measure", chest, breast, "--classes", "normal", "pneumonia", "--n", "300", "--json", "--quiet"]) == 2
+    assert f"class 'normal' is not in {breast}" in capsys.readouterr().err
+    assert main(["measure", chest, pneumonia, "--classes", "normal", "pneumonia", "--n", "400",
                  "--size", "28", "--json", "--quiet"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["domain"] for r in rows] == ["medical", "medical"] and all(r["shape"] == "1×28×28" for r in rows)

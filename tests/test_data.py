@@ -13,18 +13,17 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-import intrinsic_props.data as data
+import intrinsic_props.data as data_module
 from intrinsic_props.data import binary_task, from_arrays, load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_shelf_files_match_manifest(shelf):
-    "Every shelf file is the one its manifest describes (sha256) and loads with the recorded counts."
-    manifest = json.loads((shelf/"manifest.json").read_text())
-    assert len(manifest) == 7
+def test_data_files_match_manifest(data):
+    "Every file of the data at hand (shelf or samples) is the one its manifest describes (sha256) and loads with its counts."
+    manifest = data.manifest
     for name, entry in manifest.items():
-        assert hashlib.sha256((shelf/entry["file"]).read_bytes()).hexdigest() == entry["sha256"], name
+        assert hashlib.sha256((data.folder/entry["file"]).read_bytes()).hexdigest() == entry["sha256"], name
         for split, counts in entry["counts"].items():
             ds = load_dataset(name, split)
             assert list(ds.counts.values()) == counts
@@ -32,19 +31,24 @@ def test_shelf_files_match_manifest(shelf):
             assert list(ds.shape[1:]) == entry["shape"][:2]
 
 
-def test_datasets_command_lists_the_shelf(shelf):
+def test_datasets_command_lists_the_data(data):
+    "Every dataset of the data at hand is listed with its counts per split, shape and licence; the samples always are."
     res = subprocess.run(["intrinsic-props", "datasets", "--json"], capture_output=True, text=True, check=True)
     rows = {r["name"]: r for r in json.loads(res.stdout)}
-    manifest = json.loads((shelf/"manifest.json").read_text())
-    assert set(manifest) | {"digits"} <= set(rows)
-    assert rows["pneumoniamnist"]["val"] == 516 and rows["cifar10"]["shape"] == "32×32×3"
+    samples = json.loads((data_module.SAMPLES_DIR/"manifest.json").read_text())
+    for name, entry in {**data.manifest, **samples}.items():
+        assert all(rows[name][split] == sum(counts) for split, counts in entry["counts"].items()), name
+        assert rows[name]["shape"] == "×".join(map(str, entry["shape"])) and rows[name]["license"] == entry["license"], name
+    assert "digits" in rows
 
 
-def test_relative_data_folder_is_resolved(shelf, monkeypatch, tmp_path):
+def test_relative_data_folder_is_resolved(monkeypatch, tmp_path):
     "INTRINSIC_PROPS_DATA given relative to the working directory works like an absolute one."
-    monkeypatch.chdir(shelf.parent)
-    monkeypatch.setenv("INTRINSIC_PROPS_DATA", shelf.name)
-    assert len(load_dataset("breastmnist", "val")) == 78
+    (tmp_path/"mine").mkdir()
+    np.savez(tmp_path/"mine"/"toy.npz", val_images=np.zeros((6, 4, 4), np.uint8), val_labels=np.arange(6) % 2)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("INTRINSIC_PROPS_DATA", "mine")
+    assert len(load_dataset("toy", "val")) == 6
 
 
 def test_torchvision_download_writes_the_shelf_layout(tmp_path, monkeypatch):
@@ -54,7 +58,7 @@ def test_torchvision_download_writes_the_shelf_layout(tmp_path, monkeypatch):
         calls.append((cls_name, folder))
         rng = np.random.default_rng(0)
         return {s: (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), np.arange(n) % 10) for s, n in (("train", 30), ("test", 10))}
-    monkeypatch.setattr(data, "_torchvision_splits", fake_splits)
+    monkeypatch.setattr(data_module, "_torchvision_splits", fake_splits)
     monkeypatch.delenv("INTRINSIC_PROPS_DATA", raising=False)
     ds = load_dataset("mnist", "test", root=tmp_path)
     assert (tmp_path/"mnist.npz").is_file() and len(ds) == 10 and ds.domain == "natural"
@@ -76,8 +80,8 @@ def test_medmnist_download_uses_medmnist(tmp_path, monkeypatch):
 
 def test_failed_download_names_every_place_and_the_reason(tmp_path, monkeypatch):
     def offline(cls_name, folder): raise OSError("network is unreachable")
-    monkeypatch.setattr(data, "_torchvision_splits", offline)
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path/"no-debian")
+    monkeypatch.setattr(data_module, "_torchvision_splits", offline)
+    monkeypatch.setattr(data_module, "DEBIAN_FASHION_MNIST", tmp_path/"no-debian")
     monkeypatch.setenv("INTRINSIC_PROPS_DATA", str(tmp_path/"shelf"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path/"cache"))
     with pytest.raises(FileNotFoundError) as e: load_dataset("fashion-mnist")
@@ -98,11 +102,11 @@ def test_fashion_mnist_from_debian_idx_files(tmp_path, monkeypatch):
     for prefix, n in (("train", 12), ("t10k", 5)):
         _write_idx(tmp_path/f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
         _write_idx(tmp_path/f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path)
+    monkeypatch.setattr(data_module, "DEBIAN_FASHION_MNIST", tmp_path)
     ds = load_dataset("fashion-mnist", "test", root=tmp_path/"empty", download=False)
     assert len(ds) == 5 and ds.classes[0] == "T-shirt/top" and ds.shape == (1, 28, 28)
     (tmp_path/"bad.gz").write_bytes(gzip.compress(b"\0\0\x0d\x01\0\0\0\x01x"))
-    with pytest.raises(ValueError, match="not an unsigned-byte IDX file"): data.read_idx(tmp_path/"bad.gz")
+    with pytest.raises(ValueError, match="not an unsigned-byte IDX file"): data_module.read_idx(tmp_path/"bad.gz")
 
 
 def test_bad_arrays_are_refused():
@@ -115,8 +119,8 @@ def test_bad_arrays_are_refused():
 
 def test_wrong_layout_npz(tmp_path):
     np.savez(tmp_path/"x.npz", images=np.zeros((2, 4, 4)), labels=np.zeros(2))
-    with pytest.raises(ValueError, match=r"has no split 'train'.*arrays \['images', 'labels'\]"): data.from_npz(tmp_path/"x.npz")
-    with pytest.raises(FileNotFoundError, match="no npz file"): data.from_npz(tmp_path/"missing.npz")
+    with pytest.raises(ValueError, match=r"has no split 'train'.*arrays \['images', 'labels'\]"): data_module.from_npz(tmp_path/"x.npz")
+    with pytest.raises(FileNotFoundError, match="no npz file"): data_module.from_npz(tmp_path/"missing.npz")
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,8 @@ def test_properties(case):
     shift = g.normal(size=x.shape[1])*10*np.abs(x).max()
     assert math.isclose(label_sharpness(x + shift, y).value, ks.value, rel_tol=1e-6)
     c = float(g.uniform(0.01, 100))
-    assert math.isclose(label_sharpness(x*c, y).value, ks.value/c, rel_tol=1e-12)
+    conditioning = 4*np.finfo(float).eps*np.abs(x).max()/ks.distance  # rounding x*c moves a difference of close points
+    assert math.isclose(label_sharpness(x*c, y).value, ks.value/c, rel_tol=1e-12 + conditioning)
     assert ks.robust <= ks.value and label_sharpness(x, y, quantile=1.0).robust == ks.value
     j, k = ks.pair
     assert y[j] != y[k] and math.isclose(np.linalg.norm(x[j] - x[k]), ks.distance, rel_tol=1e-12)
@@ -80,9 +81,9 @@ def test_reuses_a_labelled_pass():
     assert label_sharpness(x, y, nb=nb).value == label_sharpness(x, y).value
 
 
-def test_breastmnist_exact_and_robust(shelf):
-    "On breastmnist one near-duplicate pair of different classes sets K_F; the robust value ignores it."
-    data = preprocess(load_dataset("breastmnist"), scale="unit")
+def test_breastmnist_exact_and_robust(data):
+    "On breastmnist (and its sample) one near-duplicate pair of different classes sets K_F; the robust value ignores it."
+    data = preprocess(data.load("breastmnist"), scale="unit")
     ks = label_sharpness(data)
     assert math.isclose(ks.value, brute_force(data.flat(torch.float64), data.labels), rel_tol=1e-12)
     assert ks.value > 2*ks.robust

@@ -31,7 +31,8 @@ def image_set(n=16, channels=1, low=0.0, high=1.0, seed=0, uint8=False):
 def test_adversarial_images_stay_in_the_ball_and_the_range(eps, low, width, method, seed):
     data = image_set(low=low, high=low + width, seed=seed)
     adv = attack(tiny_cnn(seed=seed), data, eps, method).images
-    assert (adv - data.images).abs().max() <= eps*width*(1 + 1e-5) + 1e-6*width
+    rounding = 4*torch.finfo(torch.float32).eps*(abs(low) + width)  # float32 images: a perturbation is exact only to this
+    assert (adv - data.images).abs().max() <= eps*width*(1 + 1e-5) + rounding
     assert adv.min() >= low and adv.max() <= low + width
 
 

@@ -151,7 +151,7 @@ def test_result_round_trips_through_a_json_file(digits, tmp_path):
     result.to_json(tmp_path/"run.json")
     assert TrainResult.from_json(tmp_path/"run.json") == result
     stored = json.loads((tmp_path/"run.json").read_text())
-    assert set(stored) == {"settings", "task", "history", "test_loss", "test_accuracy", "seconds", "device"}
+    assert set(stored) == {"settings", "task", "history", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds", "device"}
     assert stored["task"]["classes"] == ["3", "8"] and stored["settings"]["arch"] == "small_cnn"
 
 
