@@ -15,12 +15,13 @@ import seaborn as sns
 from scipy import optimize, stats
 
 # %% auto #0
-__all__ = ['LAW_SLOPES', 'LAW_SECTIONS', 'DOMAIN_COLORS', 'check_columns', 'usable_runs', 'require_positive', 'LinearFit',
-           'cluster_robust_cov', 'fit_ols', 'quantile_coef', 'bootstrap_samples', 'fit_quantile', 'fisher_ci',
-           'Correlation', 'pearson', 'wilson_ci', 'Share', 'simulate_sweep', 'by_domain', 'fit_loss_vs_dim',
-           'fit_slope_difference', 'fit_size_slope', 'law_terms', 'law_prediction', 'LawFit', 'fit_law',
-           'fit_delta_vs_sharpness', 'fit_domain_difference', 'share_repr_within_data', 'format_interval',
-           'law_summary', 'plot_loss_vs_dim', 'plot_law', 'plot_delta_vs_sharpness', 'plot_repr_vs_data', 'plot_laws']
+__all__ = ['LAW_SLOPES', 'LAW_SECTIONS', 'DOMAIN_COLORS', 'LABELS', 'check_columns', 'usable_runs', 'require_positive',
+           'LinearFit', 'cluster_robust_cov', 'fit_ols', 'quantile_coef', 'bootstrap_samples', 'fit_quantile',
+           'fisher_ci', 'Correlation', 'pearson', 'wilson_ci', 'Share', 'simulate_sweep', 'by_domain',
+           'fit_loss_vs_dim', 'fit_slope_difference', 'fit_size_slope', 'law_terms', 'law_prediction', 'LawFit',
+           'fit_law', 'fit_delta_vs_sharpness', 'fit_domain_difference', 'share_repr_within_data', 'format_interval',
+           'law_summary', 'label', 'plot_loss_vs_dim', 'plot_law', 'plot_delta_vs_sharpness', 'plot_repr_vs_data',
+           'plot_laws']
 
 # %% ../nbs/10_laws.ipynb #f4d2c88a
 def check_columns(df:pd.DataFrame, # sweep results
@@ -653,6 +654,17 @@ def law_summary(df:pd.DataFrame, # sweep results
 
 # %% ../nbs/10_laws.ipynb #7c0496d7
 DOMAIN_COLORS = {"natural": "tab:blue", "medical": "tab:red", "unknown": "tab:gray"}
+LABELS = {"test_loss": "test loss (mean cross-entropy)", "n_train": "training-set size N",
+          "d_data": "d_data (authors' MLE, k = 20)", "task_d_data": "d_data of the task (authors' MLE, k = 20)",
+          "d_data_twonn": "d_data (authors' TwoNN)", "task_d_data_twonn": "d_data of the task (authors' TwoNN)",
+          "d_repr": "d_repr (authors' TwoNN, penultimate layer)", "k_f": "label sharpness K_F (1 / pixel distance)",
+          "task_k_f": "label sharpness K_F of the task (1 / pixel distance)", "delta_loss": "FGSM Δloss (attacked − clean test loss)",
+          "pgd_delta_loss": "PGD Δloss (attacked − clean test loss)"}
+
+# %% ../nbs/10_laws.ipynb #4f0a139a
+def label(column:str) -> str:
+    "What column `column` of a sweep table holds, in words, for an axis; the name itself when unknown."
+    return LABELS.get(column, column)
 
 # %% ../nbs/10_laws.ipynb #140b8e85
 def plot_loss_vs_dim(df:pd.DataFrame, # sweep results
@@ -676,7 +688,8 @@ def plot_loss_vs_dim(df:pd.DataFrame, # sweep results
                 label=f"{name}: slope {p.estimate:.3f} [{p.ci_low:.3f}, {p.ci_high:.3f}], R² {fit.r2:.2f}")
         ax.fill_between(grid[dim], band.ci_low, band.ci_high, color=DOMAIN_COLORS.get(name), alpha=0.15)
     ax.set_yscale("log")
-    ax.set(title=f"{loss} vs {dim}", ylabel=f"{loss} (log scale)")
+    ax.set(title=f"{label(loss).split(' (')[0].capitalize()} against {dim}, with each domain's fit", xlabel=label(dim),
+           ylabel=f"{label(loss)}, log scale")
     ax.legend(fontsize=7)
     return ax
 
@@ -702,7 +715,7 @@ def plot_law(df:pd.DataFrame, # sweep results
     ax.plot(grid, grid + mean, "k-", label=f"mean: a = {mean:.2f}")
     ax.plot(grid, grid + envelope, "k--", label=f"envelope τ={tau}: a = {envelope:.2f}")
     law = f"−log {size}/{dim}" + (f" + log {sharpness}" if sharpness else "")
-    ax.set(xlabel=f"law: {law}", ylabel=f"log {loss}", title=f"log {loss} ≲ a {law}")
+    ax.set(xlabel=f"the law's prediction {law}", ylabel=f"log {label(loss).split(' (')[0]}", title=f"log {loss} ≲ a {law}")
     ax.legend(fontsize=7)
     return ax
 
@@ -711,18 +724,30 @@ def plot_delta_vs_sharpness(df:pd.DataFrame, # sweep results
                             delta:str="delta_loss", # FGSM Δloss column
                             sharpness:str="k_f", # label sharpness column
                             domain:str="domain", # domain column, for colours
+                            means:str|None="dataset", # draw each group's mean (and name it) by this column; None: runs only
                             log:bool=False, # log scales (the law's form) instead of linear (the paper's r)
                             ax=None, # Axes to draw on; a new figure when None
                            ):
-    "FGSM Δloss against label sharpness, coloured by domain, with Pearson r over all runs in the title."
-    rows = usable_runs(df, [delta, sharpness, domain])
-    ax = ax or plt.subplots(figsize=(5, 4))[1]
-    sns.scatterplot(data=rows, x=sharpness, y=delta, hue=domain, palette=DOMAIN_COLORS, alpha=0.6, ax=ax)
+    "Δloss against label sharpness: runs coloured by domain, each group's mean, the OLS line; Pearson r in the title."
+    rows = usable_runs(df, [delta, sharpness, domain] + ([means] if means else []))
+    ax = ax or plt.subplots(figsize=(5.5, 4.2), dpi=110)[1]
+    sns.scatterplot(data=rows, x=sharpness, y=delta, hue=domain, palette=DOMAIN_COLORS, alpha=0.35, s=18, ax=ax)
     x, y = rows[sharpness].to_numpy(float), rows[delta].to_numpy(float)
-    if log:
-        x, y = np.log(require_positive(rows, sharpness)), np.log(require_positive(rows, delta))
-        ax.set(xscale="log", yscale="log")
-    ax.set(title=f"{delta} vs {sharpness}: r = {_pearson_r(x, y):.2f} ({'log–log' if log else 'raw'}, {len(rows)} runs)")
+    if log: x, y = np.log(require_positive(rows, sharpness)), np.log(require_positive(rows, delta))
+    slope, intercept = np.polyfit(x, y, 1)
+    grid = np.linspace(x.min(), x.max(), 50)
+    line = slope*grid + intercept
+    ax.plot(np.exp(grid) if log else grid, np.exp(line) if log else line, "k-", lw=1, label=f"OLS over runs, slope {slope:.3g}")
+    if means:
+        centre = rows.groupby([means, domain])[[sharpness, delta]].agg(lambda v: np.exp(np.log(v).mean()) if log else v.mean())
+        for (name, dom), r in centre.iterrows():
+            ax.scatter(r[sharpness], r[delta], s=70, marker="D", color=DOMAIN_COLORS.get(dom), edgecolor="k", zorder=3)
+            ax.annotate(name, (r[sharpness], r[delta]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    if log: ax.set(xscale="log", yscale="log")
+    ax.set(xlabel=label(sharpness), ylabel=label(delta),
+           title=f"{label(delta).split(' (')[0]} against label sharpness: r = {_pearson_r(x, y):.2f} "
+                 f"({'log–log' if log else 'raw'}, {len(rows)} runs)")
+    ax.legend(fontsize=7)
     return ax
 
 # %% ../nbs/10_laws.ipynb #d121bd7a
@@ -739,7 +764,8 @@ def plot_repr_vs_data(df:pd.DataFrame, # sweep results
     sns.scatterplot(data=rows, x=d_data, y=d_repr, hue=domain, palette=DOMAIN_COLORS, alpha=0.6, ax=ax)
     top = float(max(rows[d_data].max(), rows[d_repr].max()))
     ax.plot([0, top], [0, top], "k--", label=f"{d_repr} = {d_data}")
-    ax.set(title=f"{d_repr} ≤ {d_data} in {s.share:.0%} of runs [{s.ci_low:.0%}, {s.ci_high:.0%}]")
+    ax.set(title=f"{d_repr} ≤ {d_data} in {s.share:.0%} of runs [{s.ci_low:.0%}, {s.ci_high:.0%}]", xlabel=label(d_data),
+           ylabel=label(d_repr))
     ax.legend(fontsize=7)
     return ax
 

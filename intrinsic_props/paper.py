@@ -10,18 +10,21 @@ import os
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
 from .data import SAMPLES_DIR, ImageSet, _manifest, available_datasets, cache_dir, class_indices, load_dataset
 from .intrinsic_dim import DuplicatesWarning
-from .sweep import class_pairs, expand, run_sweep, run_task
+from .laws import DOMAIN_COLORS, fit_domain_difference
+from .sweep import class_pairs, expand, run_id, run_sweep, run_task
 
 # %% auto #0
-__all__ = ['CITATION', 'PAPER_VALUES', 'CLAIMS', 'TASKS', 'SCALES', 'paper_domain_means', 'task_sources', 'current_scale',
-           'domain_ranges', 'ranges_overlap', 'claim_tally', 'task_capacity', 'n_grid', 'test_size', 'dataset_tasks',
-           'paper_sweep', 'measurement_sets', 'results_dir', 'sweep_database', 'paper_results', 'done_runs',
-           'write_sweep_spec']
+__all__ = ['CITATION', 'PAPER_VALUES', 'CLAIMS', 'PRIMARY_TESTS', 'TASKS', 'SCALES', 'TASK_KEY', 'TASK_COLUMNS', 'primary_tests',
+           'verdict', 'paper_domain_means', 'task_sources', 'current_scale', 'domain_ranges', 'ranges_overlap',
+           'claim_tally', 'task_capacity', 'n_grid', 'test_size', 'dataset_tasks', 'paper_sweep', 'measurement_sets',
+           'results_dir', 'sweep_database', 'paper_results', 'done_runs', 'study_results', 'primary_runs',
+           'plot_dataset_bars', 'plot_loss_panels', 'write_sweep_spec']
 
 # %% ../nbs/12_paper.ipynb #c67a3e0b
 CITATION = ("N. Konz and M. A. Mazurowski, The Effect of Intrinsic Dataset Properties on Generalization: Unraveling "
@@ -46,6 +49,40 @@ CLAIMS = {
     6: "d_repr ≲ d_data for most runs.",
     7: "The domains' d_data ranges overlap, so d_data alone does not explain the gap.",
 }
+
+# %% ../nbs/12_paper.ipynb #fe705fff
+PRIMARY_TESTS = {
+    1: "slope of log test loss on the task's d_data, fitted in each domain; holds when both slopes' intervals lie above 0",
+    2: "medical − natural difference of mean log K_F over tasks (exact K_F of each task's largest training set, the "
+       "scale's preprocessing); holds when its interval lies above 0",
+    3: "slope of log test loss on log N within each task and model, both domains; holds when its interval lies below 0 "
+       "and contains the law's −1/d_data at the mean d_data",
+    4: "Pearson r between FGSM Δloss and the task's K_F over the runs of both domains (the paper's r = 0.70); holds when "
+       "its cluster-bootstrap interval lies above 0",
+    5: "slope of log test loss on d_repr over the runs of both domains; holds when its interval lies above 0",
+    6: "share of runs with d_repr ≤ the task's d_data; holds when its interval lies above 1/2",
+    7: "medical − natural difference of mean log test loss at equal task d_data (OLS on a domain indicator and d_data); "
+       "holds when its interval lies above 0, so that d_data alone does not explain the gap",
+}
+
+# %% ../nbs/12_paper.ipynb #998f3799
+def primary_tests(numbers=None, # claims to list, keys of `CLAIMS`; all when None
+                 ) -> pd.DataFrame:
+    "The pre-specified primary test of each claim in `numbers`, as a table to show before the results."
+    numbers = list(CLAIMS) if numbers is None else list(numbers)
+    return pd.DataFrame([dict(claim=f"{c}: {CLAIMS[c]}", primary_test=PRIMARY_TESTS[c]) for c in numbers]).set_index("claim")
+
+# %% ../nbs/12_paper.ipynb #5366ccc1
+def verdict(low:float, # lower end of a 95 % interval
+            high:float, # upper end
+            side:str=">", # the claim's side of `threshold`: ">" or "<"
+            threshold:float=0.0, # the boundary the claim is about
+           ) -> str:
+    "\"yes\" when the interval lies on the claim's side of `threshold`, \"no\" on the other side, else \"not resolved\"."
+    if not (np.isfinite(low) and np.isfinite(high)): return "not resolved"
+    above, below = low > threshold, high < threshold
+    if side not in (">", "<"): raise ValueError(f"side must be '>' or '<', got {side!r}")
+    return ("yes" if above else "no" if below else "not resolved") if side == ">" else ("yes" if below else "no" if above else "not resolved")
 
 # %% ../nbs/12_paper.ipynb #f21028a4
 def paper_domain_means() -> pd.DataFrame:
@@ -74,14 +111,14 @@ def task_sources() -> dict:
 # %% ../nbs/12_paper.ipynb #82ab6aac
 SCALES = {
     "quick": dict(samples=True, data=dict(size=32, channels=1, scale="unit"), n_train=[50, 100, 200], n_test=100,
-                  models=["small_cnn"], train=dict(preset="quick", epochs=20, recalibrate_bn=True), replicates=dict(natural=1, medical=1), seed=None,
+                  models=["small_cnn"], primary_models=["small_cnn"], train=dict(preset="quick", epochs=20, recalibrate_bn=True), replicates=dict(natural=1, medical=1), seed=None,
                   costly=None, gpu=False),
     "cpu": dict(samples=False, data=dict(size=32, channels=1, scale="unit"), n_train=[500, 1000, 1750], n_test=750,
-                models=["small_cnn", "resnet18"], train=dict(preset="quick", epochs=30, target_loss=0.01, recalibrate_bn=True),
+                models=["small_cnn", "resnet18"], primary_models=["resnet18"], train=dict(preset="quick", epochs=30, target_loss=0.01, recalibrate_bn=True),
                 replicates=dict(natural=3, medical=3), seed=None,
                 costly=dict(models=["vgg13"], replicates=1, n_index=[0], attack=dict(pgd_steps=0)), gpu=False),
     "paper": dict(samples=False, data=dict(protocol="paper"), n_train=[500, 750, 1000, 1250, 1500, 1750], n_test=750,
-                  models=["resnet18", "resnet34", "resnet50", "vgg13", "vgg16", "vgg19"], train=dict(preset="paper"),
+                  models=["resnet18", "resnet34", "resnet50", "vgg13", "vgg16", "vgg19"], primary_models=["resnet18"], train=dict(preset="paper"),
                   replicates=dict(natural=5, medical=1), seed=1337, costly=None, gpu=True),
 }
 
@@ -107,15 +144,18 @@ def ranges_overlap(ranges:pd.DataFrame, # from `domain_ranges`
     return (low, high) if low <= high else None
 
 # %% ../nbs/12_paper.ipynb #41ad13fd
-def claim_tally(claims:pd.DataFrame, # a chapter's table: `claim` starts with "<number>:", `holds` is "yes", "no" or "n/a"
+def claim_tally(claims:pd.DataFrame, # a chapter's table: `claim` starts with "<number>:", `holds` yes/no/not resolved, `primary` bool
                 numbers, # the claims to tally, keys of `CLAIMS`
                 scale:str, # the scale the table was computed at
                ) -> str:
-    "One line per claim: how many of the table's tests of it hold."
-    lines = []
+    "One line per claim: the verdict of its primary test, and how many of its secondary tests hold."
+    lines, words = [], {"yes": "holds", "no": "does not hold"}
     for c in numbers:
         rows = claims[claims.claim.str.startswith(f"{c}:")]
-        lines.append(f"Claim {c} ({CLAIMS[c]}): holds in {(rows.holds == 'yes').sum()} of {len(rows)} tests at the {scale} scale.")
+        primary, secondary = rows[rows.primary.astype(bool)], rows[~rows.primary.astype(bool)]
+        if len(primary) != 1: raise ValueError(f"claim {c} needs exactly one primary test in the table, found {len(primary)}")
+        lines.append(f"Claim {c} ({CLAIMS[c]}) {words.get(primary.holds.iloc[0], 'is not resolved')} by its primary test at the "
+                     f"{scale} scale; {(secondary.holds == 'yes').sum()} of {len(secondary)} secondary tests hold.")
     return "\n".join(lines)
 
 # %% ../nbs/12_paper.ipynb #47441dfb
@@ -211,7 +251,7 @@ def paper_sweep(scale:str=None, # a key of `SCALES`; `current_scale()` when None
 # %% ../nbs/12_paper.ipynb #78c5e68d
 def measurement_sets(scale:str=None, # a key of `SCALES`; `current_scale()` when None
                      names:list=None, # restrict to these datasets
-                     **preprocessing, # replace the scale's preprocessing, e.g. protocol="paper", channels=1
+                     preprocessing:dict=None, # replaces the scale's preprocessing, e.g. dict(protocol="paper")
                     ) -> list:
     "The training set of the largest-N run of every task and replicate at `scale` (labels 0/1)."
     spec = paper_sweep(scale, names)
@@ -245,11 +285,91 @@ def paper_results(scale:str=None, # a key of `SCALES`; `current_scale()` when No
         return spec, run_sweep(spec, sweep_database(spec), progress=False)
 
 # %% ../nbs/12_paper.ipynb #f1817e9c
+TASK_KEY = ["dataset", "classes", "seed"]
+TASK_COLUMNS = {"d_data": "task_d_data", "d_data_twonn": "task_d_data_twonn", "k_f": "task_k_f", "k_f_robust": "task_k_f_robust"}
+
+# %% ../nbs/12_paper.ipynb #526b7e0f
 def done_runs(results:pd.DataFrame, # from `paper_results` or `load_results`
              ) -> pd.DataFrame:
-    "The finished runs, with a `task` column (\"dataset: classes\") and the `source` of each dataset (its own name if unknown)."
+    "The finished runs with `task` (\"dataset: classes\"), `source`, and each task's properties at its largest N (`task_…`)."
     done = results[results.status == "done"]
-    return done.assign(task=done.dataset + ": " + done.classes, source=done.dataset.map(task_sources()).fillna(done.dataset))
+    done = done.assign(task=done.dataset + ": " + done.classes, source=done.dataset.map(task_sources()).fillna(done.dataset))
+    cols = [c for c in TASK_COLUMNS if c in done]
+    at_largest = done.sort_values("n_train", kind="stable").groupby(TASK_KEY)[cols].transform("last")
+    return done.assign(**{TASK_COLUMNS[c]: at_largest[c] for c in cols})
+
+# %% ../nbs/12_paper.ipynb #cac7557b
+def study_results(scale:str=None, # a key of `SCALES`; `current_scale()` when None
+                 ) -> tuple:
+    "(specification, every run, finished runs with task columns) of the paper's sweep at `scale`, computed where missing and checked."
+    spec, results = paper_results(scale)
+    expected = {run_id(c) for c in expand(spec)}
+    if not results.run_id.is_unique: raise ValueError("the sweep database holds a run twice")
+    missing = expected - set(results.run_id)
+    if missing:
+        raise RuntimeError(f"{len(missing)} of {len(expected)} runs of {spec['name']} are not stored yet: other workers have "
+                           "claimed them (a sweep is running) — wait for it to finish, or run the sweep, then execute the chapter")
+    failed = results[results.status == "failed"]
+    if failed.error.isna().any(): raise ValueError("a failed run was stored without its error")
+    return spec, results, done_runs(results)
+
+# %% ../nbs/12_paper.ipynb #b3c7da3a
+def primary_runs(runs:pd.DataFrame, # from `done_runs` or `study_results`
+                 scale:str=None, # a key of `SCALES`; `current_scale()` when None
+                ) -> pd.DataFrame:
+    "The runs of the scale's primary model(s), which the claims' primary tests use."
+    return runs[runs.model.isin(SCALES[scale or current_scale()]["primary_models"])]
+
+# %% ../nbs/12_paper.ipynb #78056dca
+def plot_dataset_bars(table:pd.DataFrame, # one row per task and replicate: dataset, domain and `value`
+                      value:str, # the column shown
+                      label:str=None, # axis label; `value` when None
+                      log:bool=False, # log axis, domain means as geometric means
+                      ax=None, # matplotlib axes; a new figure when None
+                     ):
+    "Each dataset's mean `value` with its range over replicates, grouped and coloured by domain, with each domain's mean; the axes."
+    import matplotlib.pyplot as plt
+    stats = table.groupby(["domain", "dataset"])[value].agg(["mean", "min", "max"]).reset_index()
+    if log: stats["mean"] = table.groupby(["domain", "dataset"])[value].apply(lambda v: np.exp(np.log(v).mean())).to_numpy()
+    stats = stats.sort_values(["domain", "mean"], ascending=[True, False]).reset_index(drop=True)
+    ax = ax or plt.subplots(figsize=(6, 0.32*len(stats) + 1.2), dpi=110)[1]
+    colors = [DOMAIN_COLORS.get(d, "tab:gray") for d in stats.domain]
+    ax.barh(stats.index, stats["mean"], color=colors, alpha=0.75,
+            xerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]], error_kw=dict(lw=1, capsize=2))
+    ax.set_yticks(stats.index, stats.dataset, fontsize=8)
+    ax.invert_yaxis()
+    for domain, rows in stats.groupby("domain"):
+        values = table.loc[table.domain == domain, value]
+        mean = float(np.exp(np.log(values).mean()) if log else values.mean())
+        ax.axvline(mean, color=DOMAIN_COLORS.get(domain, "tab:gray"), ls="--", lw=1, label=f"{domain} mean {mean:.3g}")
+    if log: ax.set_xscale("log")
+    ax.set_xlabel(label or value)
+    ax.legend(fontsize=7, loc="lower right")
+    return ax
+
+# %% ../nbs/12_paper.ipynb #6fa515f5
+def plot_loss_panels(runs:pd.DataFrame, # finished runs with test_loss, n_train, domain, model and `dim`
+                     dim:str="task_d_data", # the intrinsic dimension on the horizontal axis
+                     label:str="d_data of the task (authors' MLE, k = 20)", # its axis label
+                    ):
+    "The paper's Fig. 2: log test loss against `dim`, one panel per model, N as colour, marker by domain; the figure."
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+    models = list(dict.fromkeys(runs.model))
+    fig, axes = plt.subplots(1, len(models), figsize=(4.2*len(models) + 1, 3.8), dpi=110, sharey=True, squeeze=False)
+    norm = LogNorm(runs.n_train.min(), runs.n_train.max())
+    for ax, model in zip(axes[0], models):
+        part = runs[runs.model == model]
+        for domain, marker in (("medical", "o"), ("natural", "s")):
+            rows = part[part.domain == domain]
+            points = ax.scatter(rows[dim], rows.test_loss, c=rows.n_train, cmap="viridis", norm=norm, marker=marker, s=22,
+                                edgecolor=DOMAIN_COLORS[domain], linewidth=0.8, label=domain)
+        ax.set(yscale="log", title=model, xlabel=label)
+    axes[0, 0].set_ylabel("test loss (mean cross-entropy, log scale)")
+    axes[0, 0].legend(fontsize=7, title="domain (edge)", title_fontsize=7)
+    fig.colorbar(points, ax=axes[0].tolist(), label="training-set size N")
+    fig.suptitle("Test loss against the intrinsic dimension of the training set, per model", fontsize=10)
+    return fig
 
 # %% ../nbs/12_paper.ipynb #8a965530
 def write_sweep_spec(path, # YAML file to write
