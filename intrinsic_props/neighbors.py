@@ -18,20 +18,27 @@ import torch
 from .data import DuplicateGroup, ImageSet
 
 # %% auto #0
-__all__ = ['UNIT_ROUNDOFF', 'INPUT_ROUNDOFF', 'GRAM_CHUNK', 'BLOCK_CAP', 'SEGMENT', 'resolve_device', 'as_points', 'class_codes',
-           'gamma', 'rounding_bound', 'matmul_precision', 'gather_rows', 'centred_points', 'approx_sq_distances',
-           'free_memory', 'plan_memory', 'class_blocks', 'candidate_pass', 'certified', 'uncapped_rows', 'pair_route',
-           'pair_error', 'pair_sq_distances', 'smallest_pairs', 'unsettled', 'exact_sq_distances',
-           'zero_distance_groups', 'Neighbors', 'neighbors']
+__all__ = ['UNIT_ROUNDOFF', 'INPUT_ROUNDOFF', 'GRAM_CHUNK', 'BLOCK_CAP', 'SCRATCH', 'SEGMENT', 'resolve_device', 'as_points',
+           'class_codes', 'gamma', 'rounding_bound', 'matmul_precision', 'truncate_tf32_', 'gather_rows',
+           'centred_points', 'approx_sq_distances', 'free_memory', 'plan_memory', 'class_blocks', 'candidate_pass',
+           'certified', 'uncapped_rows', 'pair_route', 'pair_error', 'chunk_bounds', 'pair_sq_distances',
+           'smallest_pairs', 'unsettled', 'exact_sq_distances', 'zero_distance_groups', 'Neighbors', 'neighbors']
 
 # %% ../nbs/01_neighbors.ipynb #87f063a8
 def resolve_device(device="auto") -> torch.device:
-    "The torch device for `device`: \"auto\" is CUDA when available, else the CPU."
-    if device is None or device == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    "The torch device for `device`, with its index on CUDA: \"auto\" is CUDA when available, else the CPU; \"cuda\" the current GPU."
+    if device is None or device == "auto": device = "cuda" if torch.cuda.is_available() else "cpu"
     d = torch.device(device)
-    if d.type == "cuda" and not torch.cuda.is_available():
+    if d.type != "cuda": return d
+    if not torch.cuda.is_available():
         raise ValueError(f"device={device!r} but CUDA is not available here; use device='cpu' or 'auto'")
-    return d
+    count = torch.cuda.device_count()
+    index = torch.cuda.current_device() if d.index is None else d.index
+    if not index < count:
+        raise ValueError(f"device={device!r} but this machine has {count} CUDA device(s), cuda:0…cuda:{count - 1}; "
+                         "use one of them, or 'cuda' for the current one")
+    return torch.device("cuda", index)
+
 
 # %% ../nbs/01_neighbors.ipynb #a907c685
 def as_points(X, # N×D array or tensor, or an ImageSet
@@ -73,8 +80,8 @@ def class_codes(y, # one class label per point (integers, strings, integer-value
     return torch.as_tensor(codes.reshape(-1), dtype=torch.int64), values.tolist()
 
 # %% ../nbs/01_neighbors.ipynb #e60c9f4b
-UNIT_ROUNDOFF = {"fp32": 2.0**-24, "tf32": 2.0**-24}
-INPUT_ROUNDOFF = {"fp32": 0.0, "tf32": 2.0**-10}
+UNIT_ROUNDOFF = {"fp32": 2.0**-24, "tf32": 2.0**-23, "tf32-emulated": 2.0**-23}
+INPUT_ROUNDOFF = {"fp32": 0.0, "tf32": 2.0**-10, "tf32-emulated": 2.0**-10}
 GRAM_CHUNK = 4096
 
 # %% ../nbs/01_neighbors.ipynb #b2410995
@@ -86,7 +93,7 @@ def gamma(n:int, # roundings
 
 # %% ../nbs/01_neighbors.ipynb #effab94c
 def rounding_bound(dim:int, # D, the number of coordinates
-                   precision:str="fp32", # "fp32", or "tf32" (CUDA tensor cores)
+                   precision:str="fp32", # "fp32", "tf32" (CUDA tensor cores) or "tf32-emulated"
                   ) -> float:
     "c with |approximate − exact squared distance| ≤ c·(‖a_i‖+‖a_j‖)² for the pass's centred Gram products."
     if precision not in UNIT_ROUNDOFF: raise ValueError(f"precision must be one of {list(UNIT_ROUNDOFF)}, got {precision!r}")
@@ -97,13 +104,19 @@ def rounding_bound(dim:int, # D, the number of coordinates
 # %% ../nbs/01_neighbors.ipynb #3b82b62f
 @contextmanager
 def matmul_precision(precision:str="fp32"):
-    "Run float32 matrix products in exactly `precision` (\"fp32\" or \"tf32\" on CUDA) inside the block; restore after."
+    "Run float32 matrix products in exactly `precision` (\"tf32\": CUDA tensor cores; else IEEE float32) inside the block; restore after."
     backends = torch.backends.cuda.matmul, torch.backends.mkldnn.matmul
     old = [b.fp32_precision for b in backends]
     backends[0].fp32_precision, backends[1].fp32_precision = ("tf32" if precision == "tf32" else "ieee"), "ieee"
     try: yield
     finally:
         for b, o in zip(backends, old): b.fp32_precision = o
+
+# %% ../nbs/01_neighbors.ipynb #c0f9d8d3
+def truncate_tf32_(x:torch.Tensor, # float32 values, changed in place
+                  ) -> torch.Tensor:
+    "`x` with each float32 mantissa cut to TF32's 10 bits (truncation toward zero), in place."
+    return x.view(torch.int32).bitwise_and_(~0x1FFF).view(torch.float32)
 
 # %% ../nbs/01_neighbors.ipynb #9efcfd84
 def _words(X:torch.Tensor) -> torch.dtype:
@@ -157,6 +170,7 @@ def approx_sq_distances(A:torch.Tensor, # centred float32 points
 
 # %% ../nbs/01_neighbors.ipynb #6c0a8e49
 BLOCK_CAP = {"cpu": 1024, "cuda": 16384}
+SCRATCH = {"cpu": 2**23, "cuda": 2**26}
 
 # %% ../nbs/01_neighbors.ipynb #3048cb51
 def free_memory(device:torch.device) -> int:
@@ -175,7 +189,7 @@ def plan_memory(n:int, # points
                 memory:int=None, # budget in bytes; half the free RAM (CPU) or 90 % of free GPU memory when None
                 block_size:int=None, # rows per block; the largest that fits `memory` when None
                ) -> tuple:
-    "(block size B, predicted peak bytes) of the pass: peak = 4ND + 12N(1+c+c_o) + copy + 48cN + 4pBN."
+    "(block size B, predicted peak bytes, scratch bytes S) of the pass: peak = 4ND + 12N(1+c+c_o) + copy + 48cN + max(4pBN, S)."
     fixed = 4*n*dim + 12*n*(1 + c + c_other) + copy_bytes + 48*c*n
     row = 4*n*(2 if dim > GRAM_CHUNK else 1)
     if memory is None: memory = int(free_memory(device)*(0.9 if device.type == "cuda" else 0.5))
@@ -185,7 +199,9 @@ def plan_memory(n:int, # points
             raise MemoryError(f"the pass needs about {(fixed + row*min(64, n))/2**20:.0f} MiB on {device} for {n} points "
                               f"of dimension {dim}; the budget is {memory/2**20:.0f} MiB: raise memory=, or lower N or the resolution")
     if block_size < 1: raise ValueError(f"block_size must be a positive integer, got {block_size}")
-    return block_size, fixed + row*block_size
+    panel = row*block_size
+    scratch = max(panel, min(SCRATCH["cuda"], memory - fixed)) if device.type == "cuda" else SCRATCH["cpu"]
+    return block_size, fixed + max(panel, scratch), scratch
 
 # %% ../nbs/01_neighbors.ipynb #a596a137
 def class_blocks(codes:torch.Tensor, # class codes in sorted order, or None
@@ -263,29 +279,34 @@ def certified(V:torch.Tensor, # running lists from `candidate_pass`, ascending
     return ok, rows, VI[rows, pos]
 
 # %% ../nbs/01_neighbors.ipynb #472e82dd
+def _floor32(t:torch.Tensor) -> torch.Tensor:
+    "The largest float32 values ≤ the float64 values `t`: a float32 x is ≤ t exactly when x ≤ _floor32(t)."
+    t32 = t.float()
+    return torch.where(t32.double() > t, torch.nextafter(t32, torch.full_like(t32, -math.inf)), t32)
+
 def uncapped_rows(A:torch.Tensor, # centred float32 points, class-sorted
                   sq:torch.Tensor, # their squared norms
                   rows:torch.Tensor, # rows (sorted order) to recompute
                   kk:int, # neighbours wanted per row
                   bound:torch.Tensor, # error bound of every row
                   codes:torch.Tensor=None, # class codes in sorted order; other-class pairs too when given
-                  max_elems:int=2**24, # approximate distances held at a time
+                  scratch:int=2**26, # bytes held at a time: the rows' copies, distances, later slices' products, masks
                  ) -> tuple:
     "(rows, cols) of S_i for the k nearest and, with `codes`, (rows, cols) for the nearest other-class point, uncapped."
-    n, sq32 = len(A), sq.float()
+    (n, dim), sq32 = A.shape, sq.float()
     out = [[], [], [], []]
-    step = max(1, max_elems//n)
+    step = max(1, scratch//(4*dim + n*(9 if dim > GRAM_CHUNK else 5)))
     for s in range(0, len(rows), step):
         r = rows[s:s + step]
         D2 = approx_sq_distances(A, sq32, r, slice(0, n))
         D2[torch.arange(len(r), device=A.device), r] = math.inf
         slack = 2*bound[r, None]
         kth = D2.topk(kk, 1, largest=False).values[:, -1:].double()
-        i, j = (D2 <= kth + slack).nonzero(as_tuple=True)
+        i, j = (D2 <= _floor32(kth + slack)).nonzero(as_tuple=True)
         out[0].append(r[i]); out[1].append(j)
         if codes is not None:
-            D2[codes[r][:, None] == codes[None, :]] = math.inf
-            i, j = (D2 <= D2.amin(1, keepdim=True).double() + slack).nonzero(as_tuple=True)
+            D2.masked_fill_(codes[r][:, None] == codes[None, :], math.inf)
+            i, j = (D2 <= _floor32(D2.amin(1, keepdim=True).double() + slack)).nonzero(as_tuple=True)
             out[2].append(r[i]); out[3].append(j)
     return tuple(torch.cat(o) if o else rows[:0] for o in out)
 
@@ -324,15 +345,25 @@ def _pair_rows(X:torch.Tensor, rows:torch.Tensor, cand:torch.Tensor, src:torch.T
     if not segment: return pairs.sum(-1)
     return pairs.view(R, w, -1, segment).sum(-1).sum(-1, dtype=torch.float64)
 
+# %% ../nbs/01_neighbors.ipynb #fecef336
+def chunk_bounds(sizes:list, # pairs of each row, longest first, none longer than `chunk`
+                 chunk:int, # most pair slots per chunk, padding included
+                ) -> list:
+    "Boundaries of consecutive chunks of rows, each padded to its first (longest) row's size, that fit `chunk` slots."
+    bounds = [0]
+    while bounds[-1] < len(sizes): bounds.append(min(len(sizes), bounds[-1] + chunk//sizes[bounds[-1]]))
+    return bounds
+
 # %% ../nbs/01_neighbors.ipynb #8c243128
 def pair_sq_distances(X:torch.Tensor, # N×D points (any real dtype), contiguous
-                      rows:torch.Tensor, # first point of each pair
-                      cols:torch.Tensor, # second point of each pair
+                      rows:torch.Tensor, # first point of each pair (on any device)
+                      cols:torch.Tensor, # second point of each pair (on any device)
                       route:str="fp64", # "int8", "fp32" or "fp64" (see `pair_route`; `pair_error` bounds the result)
                       scratch:int=2**23, # bytes of buffers per step
                      ) -> torch.Tensor:
-    "‖X[rows] − X[cols]‖² for each pair as float64, from coordinate differences by `route`."
+    "‖X[rows] − X[cols]‖² for each pair as float64 on X's device, from coordinate differences by `route`."
     (n, dim), dev = X.shape, X.device
+    rows, cols = rows.to(dev), cols.to(dev)
     if not len(rows): return torch.empty(0, dtype=torch.float64, device=dev)
     key, inverse = torch.unique(torch.minimum(rows, cols)*n + torch.maximum(rows, cols), return_inverse=True)
     first, cols = key//n, key % n
@@ -343,16 +374,21 @@ def pair_sq_distances(X:torch.Tensor, # N×D points (any real dtype), contiguous
     chunk = max(1, scratch//(width*dtype.itemsize + (0 if direct else dim*X.element_size())))
     heads, counts = torch.unique_consecutive(first, return_counts=True)
     starts = torch.cumsum(counts, 0) - counts
+    pieces = -(-counts//chunk)
+    if len(pieces) < int(pieces.sum()):  # lists longer than a chunk, cut into pieces of at most `chunk` pairs
+        of = torch.repeat_interleave(pieces)
+        at = (torch.arange(len(of), device=dev) - (torch.cumsum(pieces, 0) - pieces)[of])*chunk
+        heads, starts, counts = heads[of], starts[of] + at, (counts[of] - at).clamp(max=chunk)
     by_size = torch.argsort(counts, descending=True, stable=True)
     heads, counts, starts = heads[by_size], counts[by_size], starts[by_size]
-    cuts = torch.searchsorted(torch.cumsum(counts, 0), torch.arange(chunk, max(chunk, len(cols)), chunk, device=dev))
-    bounds = np.unique([0, *(cuts + 1).clamp(max=len(heads)).tolist(), len(heads)])
-    widths = counts.cpu()[bounds[:-1]].tolist()
+    sizes = counts.tolist()
+    bounds = chunk_bounds(sizes, chunk)
+    widths = [sizes[a] for a in bounds[:-1]]
     size = max((b - a)*w for a, b, w in zip(bounds[:-1], bounds[1:], widths))
     work = torch.zeros(size, width, dtype=dtype, device=dev)
     src = work if direct else torch.empty(size, dim, dtype=X.dtype, device=dev)
     out = torch.empty(len(cols), dtype=torch.float64, device=dev)
-    for a, b, w in zip(bounds[:-1].tolist(), bounds[1:].tolist(), widths):
+    for a, b, w in zip(bounds[:-1], bounds[1:], widths):
         slot = torch.arange(w, device=dev)
         pos, valid = starts[a:b, None] + slot, slot < counts[a:b, None]
         cand = torch.where(valid, cols[pos.clamp(max=len(cols) - 1)], heads[a:b, None])
@@ -455,7 +491,7 @@ class Neighbors:
     route:str="fp64" # how candidate distances were computed: "int8" (exact), "fp32" or "fp64" (see `pair_route`)
     n_refined:int=0 # candidate pairs of the "fp32" route recomputed by the "fp64" route (near-ties, nearest other-class)
     device:str="cpu" # where the pass ran
-    precision:str="fp32" # precision of its matrix products ("fp32" or "tf32")
+    precision:str="fp32" # precision of its matrix products ("fp32", "tf32" or "tf32-emulated")
     block_size:int=0 # rows per block
     peak_bytes:int=0 # predicted peak memory of the pass
     seconds:float=0.0 # wall time of the pass
@@ -514,8 +550,8 @@ def neighbors(X, # N×D array or tensor (any real dtype), or an ImageSet
               memory:int=None, # bytes the pass may use on the device; see `plan_memory`
               block_size:int=None, # rows per block; derived from `memory` when None
               progress:bool=False, # show a progress bar
-              precision:str="fp32", # products in "fp32", or "tf32" (CUDA tensor cores); results are exact either way
-              margin:int=None, # extra candidates kept per point beyond k (default k//2 + 4); affects speed only
+              precision:str="fp32", # products in "fp32", "tf32" (CUDA tensor cores) or "tf32-emulated"; results are exact either way
+              margin:int=None, # extra candidates kept per point beyond k (default k//2 + 4; 2k + 4 with TF32); affects speed only
               warn_duplicates:bool=True, # warn about identical points; False for callers that report them themselves
              ) -> Neighbors:
     "Exact k nearest neighbours (and nearest point of another class) of every point, from one blocked pass."
@@ -525,25 +561,28 @@ def neighbors(X, # N×D array or tensor (any real dtype), or an ImageSet
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1: raise ValueError(f"k must be a positive integer, got {k!r}")
     if n < k + 1: raise ValueError(f"{n} points cannot have k={k} neighbours each: need at least k+1 = {k + 1} points; lower k")
     dev = resolve_device(device)
-    if precision == "tf32" and dev.type != "cuda": raise ValueError("precision='tf32' needs a CUDA device; use precision='fp32'")
+    if precision not in UNIT_ROUNDOFF: raise ValueError(f"precision must be one of {list(UNIT_ROUNDOFF)}, got {precision!r}")
+    if precision == "tf32" and dev.type != "cuda":
+        raise ValueError("precision='tf32' needs a CUDA device; use precision='fp32' ('tf32-emulated' computes TF32's products here)")
     codes, classes = class_codes(y, n) if y is not None else (None, None)
-    margin = k//2 + 4 if margin is None else margin
+    wide = precision != "fp32"  # TF32's wider bound crowds more points near each row's k-th: keep more candidates
+    margin = (2*k + 4 if wide else k//2 + 4) if margin is None else margin
     c = min(k + margin + 1, n)
-    c_other = min(6, c) if codes is not None else 0
+    c_other = min(24 if wide else 6, c) if codes is not None else 0
     copy = X.numel()*X.element_size() if X.device != dev else 0
-    B, peak = plan_memory(n, dim, c, c_other, dev, copy, memory, block_size)
+    B, peak, scratch = plan_memory(n, dim, c, c_other, dev, copy, memory, block_size)
     X = X.to(dev).contiguous()
     order = torch.argsort(codes, stable=True).to(dev) if codes is not None else torch.arange(n, device=dev)
     sorted_codes = codes.to(dev)[order] if codes is not None else None
     blocks = class_blocks(sorted_codes, n, B)
     class_end = ([n]*len(blocks) if codes is None else
                  torch.searchsorted(sorted_codes, sorted_codes[[s for s, _ in blocks]], right=True).tolist())
-    scratch = 2**23 if dev.type == "cpu" else 8*B*B
     with matmul_precision(precision):
         A, sq = centred_points(X, order, chunk=max(1, scratch//(8*dim)))
         if not float(sq.max()) < 2.0**125:
             raise ValueError(f"X is too large for the pass's float32 products: a centred point has squared norm {float(sq.max()):.3g} "
                              "(float32 holds up to 3.4e38); divide X by a constant (distances scale with it)")
+        if precision == "tf32-emulated": truncate_tf32_(A)  # the products' inputs; the norms stay those of the float32 points
         V, VI, W, WI = candidate_pass(A, sq, blocks, class_end, c, c_other, progress)
         norms = sq.sqrt()
         bound = rounding_bound(dim, precision)*(norms + norms.max())**2
@@ -553,7 +592,7 @@ def neighbors(X, # N×D array or tensor (any real dtype), or an ImageSet
         kr, kc, orr, oc = kr[keep[kr]], kc[keep[kr]], orr[keep[orr]], oc[keep[orr]]
         redo = (~keep).nonzero()[:, 0]
         if len(redo):
-            more = uncapped_rows(A, sq, redo, k, bound, sorted_codes, max_elems=B*n)
+            more = uncapped_rows(A, sq, redo, k, bound, sorted_codes, scratch)
             kr, kc, orr, oc = (torch.cat([a, b]) for a, b in zip((kr, kc, orr, oc), more))
     del A, V, VI, W, WI
     kr, kc, orr, oc = order[kr], order[kc], order[orr], order[oc]

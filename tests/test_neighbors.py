@@ -163,17 +163,61 @@ def test_narrow_floats_and_views():
 
 def test_memory_budget_sets_the_block():
     "A smaller budget gives smaller blocks and the same answer; too small a budget is a clear error."
-    x = np.random.default_rng(0).normal(size=(3000, 64)).astype(np.float32)
-    y = np.arange(3000) % 3
+    x = np.random.default_rng(0).normal(size=(8000, 64)).astype(np.float32)
+    y = np.arange(8000) % 3
     big = neighbors(x, y, k=5, memory=2**30)
-    budget = plan_memory(3000, 64, 12, 6, torch.device("cpu"), block_size=200)[1]
+    budget = plan_memory(8000, 64, 12, 6, torch.device("cpu"), block_size=800)[1]
     small = neighbors(x, y, k=5, memory=budget)
-    assert small.block_size == 200 < big.block_size and small.peak_bytes <= budget < big.peak_bytes
+    assert small.block_size == 800 < big.block_size and small.peak_bytes <= budget < big.peak_bytes
     np.testing.assert_array_equal(small.indices.numpy(), big.indices.numpy())
     np.testing.assert_array_equal(small.other_index.numpy(), big.other_index.numpy())
     with pytest.raises(MemoryError, match="raise memory="): neighbors(x, y, k=5, memory=10**5)
-    B, peak = plan_memory(3000, 64, 12, 6, torch.device("cpu"), memory=2**30)
-    assert peak == 4*3000*64 + 12*3000*(1 + 12 + 6) + 48*12*3000 + 4*B*3000
+    B, peak, scratch = plan_memory(8000, 64, 12, 6, torch.device("cpu"), memory=2**30)
+    assert peak == 4*8000*64 + 12*8000*(1 + 12 + 6) + 48*12*8000 + 4*B*8000 and scratch == 2**23 < 4*B*8000
+
+
+@pytest.mark.parametrize("n, dim, memory", [(100_000, 4096, 130*2**30), (1000, 224*224, 2**32), (5000, 4096, 130*2**20)])
+def test_gpu_plan_keeps_scratch_inside_the_budget(n, dim, memory):
+    "On CUDA (planned here without one) the scratch buffers take the panel's place, at least 64 MiB where the budget allows."
+    fixed = 4*n*dim + 12*n*(1 + 65 + 24) + 48*65*n
+    B, peak, scratch = plan_memory(n, dim, 65, 24, torch.device("cuda"), memory=memory)
+    panel = 4*B*n*(2 if dim > 4096 else 1)
+    assert peak == fixed + max(panel, scratch) <= memory
+    assert scratch == max(panel, min(2**26, memory - fixed))
+
+
+def test_exact_step_buffers_stay_within_scratch():
+    "Rows with very unequal candidate lists (one list longer than a chunk): buffers never exceed `scratch`, values unchanged."
+    from intrinsic_props.neighbors import chunk_bounds, pair_sq_distances
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(400, 300, generator=g)
+    rows = torch.cat([torch.zeros(399, dtype=torch.int64), torch.arange(1, 40).repeat_interleave(3)])
+    cols = torch.cat([torch.arange(1, 400), torch.randint(0, 400, (117,), generator=g)])
+    exact = (x[rows].double() - x[cols].double()).square().sum(1)
+    allocated = []
+    real_zeros = torch.zeros
+    def zeros(*shape, **kw):
+        out = real_zeros(*shape, **kw); allocated.append(out.numel()*out.element_size()); return out
+    for scratch in (2**23, 50*4*320, 1):
+        torch.zeros = zeros
+        try: got = pair_sq_distances(x, rows, cols, "fp64", scratch)
+        finally: torch.zeros = real_zeros
+        np.testing.assert_allclose(got.numpy(), exact.numpy(), rtol=1e-12)
+        assert allocated[-1] <= max(scratch, 300*8)
+    sizes = sorted(np.random.default_rng(1).integers(1, 50, 200).tolist(), reverse=True)
+    bounds = chunk_bounds(sizes, 64)
+    assert bounds[0] == 0 and bounds[-1] == 200 and all((b - a)*sizes[a] <= 64 for a, b in zip(bounds[:-1], bounds[1:]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(width=32, allow_nan=False), st.floats(allow_nan=False), st.integers(-3, 3))
+def test_floor32_keeps_float32_comparisons_exact(x, t, ulps):
+    "Comparing float32 distances with thresholds rounded down to float32 selects what the float64 comparison selects."
+    from intrinsic_props.neighbors import _floor32
+    x32 = torch.tensor([x], dtype=torch.float32)
+    near = float(np.nextafter(np.float64(x), np.inf if ulps > 0 else -np.inf)) if ulps else x  # thresholds next to x too
+    for t64 in (torch.tensor([t], dtype=torch.float64), torch.tensor([near], dtype=torch.float64)):
+        assert bool(x32 <= _floor32(t64)) == (x <= float(t64))
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -206,23 +250,63 @@ def test_cuda_equals_cpu():
         np.testing.assert_array_equal(gpu.other_index.numpy(), cpu.other_index.numpy())
 
 
-def tf32(x:torch.Tensor) -> torch.Tensor:
-    "x with its float32 mantissa cut to TF32's 10 bits (truncation, the worse of truncating and rounding)."
-    return (x.view(torch.int32) & ~0x1FFF).view(torch.float32)
+def round_toward_zero(x:torch.Tensor) -> torch.Tensor:
+    "float64 values rounded to float32 toward zero."
+    r = x.float()
+    return torch.where(r.double().abs() > x.abs(), torch.nextafter(r, torch.zeros_like(r)), r)
+
+
+def tensor_core_products(a:torch.Tensor, b:torch.Tensor, group:int=4) -> torch.Tensor:
+    "a·bᵀ as TF32 tensor cores compute it at worst: inputs truncated to 10 bits, products summed in groups, each group added to a float32 accumulator with truncation."
+    from intrinsic_props.neighbors import truncate_tf32_
+    a, b = truncate_tf32_(a.clone()).double(), truncate_tf32_(b.clone()).double()
+    acc = torch.zeros(len(a), len(b), dtype=torch.float32)
+    for s in range(0, a.shape[1], group): acc = round_toward_zero(acc.double() + a[:, s:s + group] @ b[:, s:s + group].T)
+    return acc
 
 
 @pytest.mark.parametrize("dim", [3, 64, 4096])
 def test_tf32_bound_holds_for_emulated_tensor_cores(dim):
-    "TF32 products (10-bit inputs, exact products, float32 sums) stay within the certificate's TF32 bound."
+    "TF32 products (10-bit inputs, exact products, float32 sums truncated toward zero) stay within the certificate's TF32 bound."
     from intrinsic_props.neighbors import centred_points, rounding_bound
     g = torch.Generator().manual_seed(dim)
     base = torch.rand(1, dim, generator=g)*255
     x = torch.cat([base + torch.randn(40, dim, generator=g)*1e-2, torch.rand(40, dim, generator=g)*255,
                    torch.randint(0, 256, (40, dim), generator=g).float()])
     A, sq = centred_points(x, torch.arange(len(x)))
-    approx = (sq[:, None] + sq[None] - 2*(tf32(A) @ tf32(A).T).double())
+    approx = (sq[:, None] + sq[None] - 2*tensor_core_products(A, A).double())
     exact = torch.cdist(x.double(), x.double(), compute_mode="donot_use_mm_for_euclid_dist").square()
     norms = sq.sqrt()
     err = (approx - exact).abs()
     assert (err <= rounding_bound(dim, "tf32")*(norms[:, None] + norms[None])**2).all()
     assert (err > rounding_bound(dim, "fp32")*(norms[:, None] + norms[None])**2).any() or dim < 64
+
+
+@pytest.mark.parametrize("margin", [None, 0])
+def test_tf32_emulated_pass_is_exact(data, margin):
+    "The TF32 path on a CPU: rows the wider bound cannot certify take the uncapped route (all of them with margin=0); the results are fp32's."
+    chest = data.load("chest-xray-pneumonia-64")
+    chest = chest[torch.randperm(len(chest), generator=torch.Generator().manual_seed(0))[:1000]]
+    for x in (chest.images.reshape(len(chest), -1), chest.flat()/255):
+        fp32 = neighbors(x, chest.labels, k=20)
+        tf32 = neighbors(x, chest.labels, k=20, precision="tf32-emulated", margin=margin)
+        assert tf32.precision == "tf32-emulated" and (tf32.n_uncapped == len(x) if margin == 0 else tf32.n_uncapped < len(x)//10)
+        np.testing.assert_array_equal(tf32.indices.numpy(), fp32.indices.numpy())
+        np.testing.assert_array_equal(tf32.distances.numpy(), fp32.distances.numpy())
+        np.testing.assert_array_equal(tf32.other_index.numpy(), fp32.other_index.numpy())
+        np.testing.assert_array_equal(tf32.other_distance.numpy(), fp32.other_distance.numpy())
+
+
+def test_tf32_needs_cuda_or_emulation():
+    with pytest.raises(ValueError, match="'tf32-emulated' computes TF32's products here"): neighbors(np.zeros((5, 2)), k=2, precision="tf32", device="cpu")
+    with pytest.raises(ValueError, match="precision must be one of"): neighbors(np.zeros((5, 2)), k=2, precision="bf16")
+
+
+def test_cuda_devices_resolve_with_their_index(monkeypatch):
+    "On an emulated machine with two GPUs: 'cuda' is the current one, by index; a GPU it does not have is a clear error."
+    from intrinsic_props.neighbors import resolve_device
+    for name, value in (("is_available", True), ("device_count", 2), ("current_device", 1)):
+        monkeypatch.setattr(torch.cuda, name, lambda value=value: value)
+    assert resolve_device("cuda") == resolve_device("auto") == torch.device("cuda", 1) != resolve_device("cuda:0")
+    with pytest.raises(ValueError, match=r"has 2 CUDA device\(s\), cuda:0…cuda:1"): resolve_device("cuda:2")
+    with pytest.raises(ValueError, match="has 2 CUDA device"): neighbors(np.zeros((5, 2)), k=2, device=torch.device("cuda", 7))
