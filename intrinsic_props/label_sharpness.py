@@ -66,23 +66,26 @@ def order_statistic(values:np.ndarray, # per-point values
     return int(order[max(0, math.ceil(q*len(values)) - 1)])
 
 # %% ../nbs/03_label_sharpness.ipynb #deec7a7b
-def nearest_distinct_other(X:torch.Tensor, # N×D points
-                           codes:torch.Tensor, # class code of each point
-                           rows:torch.Tensor, # points to search for
+def nearest_distinct_other(X:torch.Tensor, # N×D points, on the device where the search runs
+                           codes:torch.Tensor, # class code of each point (on any device)
+                           rows:torch.Tensor, # points to search for (on any device)
                            chunk:int=4096, # other-class points compared at a time
                           ) -> tuple:
-    "(distance, index) of the nearest point of another class that is not identical, for each of `rows`."
-    dist = torch.full((len(rows),), math.inf, dtype=torch.float64)
-    index = torch.full((len(rows),), -1, dtype=torch.int64)
+    "(distance, index), on the CPU, of the nearest point of another class that is not identical, for each of `rows`."
+    dev = X.device
+    codes, rows = codes.to(dev), rows.to(dev)
+    dist = torch.full((len(rows),), math.inf, dtype=torch.float64, device=dev)
+    index = torch.full((len(rows),), -1, dtype=torch.int64, device=dev)
     for t, r in enumerate(rows.tolist()):
         others = (codes != codes[r]).nonzero()[:, 0]
         for s in range(0, len(others), chunk):
             cols = others[s:s + chunk]
-            d = pair_sq_distances(X, torch.full_like(cols, r), cols, "fp64").sqrt().cpu()
+            d = pair_sq_distances(X, torch.full_like(cols, r), cols, "fp64").sqrt()
             d[d == 0] = math.inf
-            m = int(torch.argmin(d))
-            if d[m] < dist[t]: dist[t], index[t] = d[m], int(cols[m])
-    return dist, index
+            m = torch.argmin(d)
+            closer = d[m] < dist[t]  # on the device: no wait for the GPU here
+            dist[t], index[t] = torch.where(closer, d[m], dist[t]), torch.where(closer, cols[m], index[t])
+    return dist.cpu(), index.cpu()
 
 # %% ../nbs/03_label_sharpness.ipynb #d2b85616
 def _conflict_warning(conflicts:list, distinct:float):
@@ -98,7 +101,7 @@ def label_sharpness(X, # N×D array or tensor, or an ImageSet (whose labels are 
                     y=None, # class labels, two or more classes
                     quantile:float=0.99, # quantile of the per-point values 1/d_other for the robust K_F
                     nb:Neighbors=None, # a labelled neighbour pass of these same points, reused when given
-                    device="auto", # where the neighbour pass runs
+                    device="auto", # where the neighbour pass runs (with `nb`: where it ran)
                     progress:bool=False, # progress bar for the pass
                    ) -> LabelSharpness:
     "Exact label sharpness K_F = max 1(y_j ≠ y_k)/‖x_j − x_k‖ over all pairs, its pair, and the robust variant."
@@ -118,7 +121,7 @@ def label_sharpness(X, # N×D array or tensor, or an ImageSet (whose labels are 
     if conflicts:
         zero = (d == 0).nonzero()[:, 0]
         distinct = d.clone()
-        distinct[zero] = nearest_distinct_other(X, codes, zero)[0]
+        distinct[zero] = nearest_distinct_other(X.to(nb.device), codes, zero)[0]
     result = LabelSharpness(float(per_point[top]), pair(top), float(d[top]), float(per_point[rob]), pair(rob), quantile,
                             float(1/distinct.min()), per_point, other.numpy(), conflicts, classes)
     if conflicts: _conflict_warning(conflicts, result.distinct_value)
@@ -159,7 +162,7 @@ def sampled_label_sharpness(X, # N×D array or tensor, or an ImageSet
             first.append(drawn[batch[:t]]); second.append(drawn[other[:t]])
     p, q = torch.cat(first), torch.cat(second)
     cross = codes[p] != codes[q]
-    d = pair_sq_distances(X, p, q, "fp64").sqrt()
+    d = pair_sq_distances(X, p, q, "fp64").sqrt().cpu()
     k = torch.where(cross & (d > 0), 1/d, torch.where(cross, math.inf, 0.0))
     best = int(torch.argmax(k))
     return SampledLabelSharpness(float(k[best]), (int(p[best]), int(q[best])), len(p), int(cross.sum()), m, seed, tuple(drawn.tolist()))
