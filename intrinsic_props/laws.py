@@ -161,8 +161,13 @@ def fit_ols(X:pd.DataFrame, # predictors, one column each (an intercept is added
         cov, dof = cluster_robust_cov(A, resid, groups)
         n_groups = len(pd.unique(np.asarray(groups)))
         method = f"OLS, cluster-robust CR2 over {n_groups} clusters, Bell–McCaffrey t({', '.join(f'{d:.1f}' for d in dof)})"
+        if n_groups <= p:
+            warnings.warn(f"{n_groups} clusters cannot bound {p} coefficients ({', '.join(design.columns)}): the clustered "
+                          "variance has too few independent pieces, so the intervals are left unbounded; more clusters "
+                          "(datasets, sources) are needed", stacklevel=2)
+            dof = np.zeros(p)
     se = np.sqrt(np.diag(cov))
-    h = stats.t.ppf((1 + level)/2, dof)*se
+    h = np.where(dof > 0, stats.t.ppf((1 + level)/2, np.maximum(dof, 1e-12))*se, np.inf)
     params = pd.DataFrame({"estimate": coef, "se": se, "ci_low": coef - h, "ci_high": coef + h, "dof": dof},
                           index=design.columns)
     return LinearFit(params, cov, 1 - resid @ resid/total, n, n_groups, level, method)

@@ -56,7 +56,8 @@ PRIMARY_TESTS = {
     2: "medical − natural difference of mean log K_F over tasks (exact K_F of each task's largest training set, the "
        "scale's preprocessing); holds when its interval lies above 0",
     3: "slope of log test loss on log N within each task and model, both domains; holds when its interval lies below 0 "
-       "and contains the law's −1/d_data at the mean d_data",
+       "and reaches the law's −1/d_data (at the mean d_data) or steeper — the loss falls at least as fast as the bound allows; "
+       "does not hold when it lies above the law's slope",
     4: "Pearson r between FGSM Δloss and the task's K_F over the runs of both domains (the paper's r = 0.70); holds when "
        "its cluster-bootstrap interval lies above 0",
     5: "slope of log test loss on d_repr over the runs of both domains; holds when its interval lies above 0",
