@@ -1,0 +1,55 @@
+"""The paper's sweeps at every scale can be built before anything is trained: `intrinsic-props sweep --dry-run` on the
+specification `write_sweep_spec` writes reports no run that could not start. With the data shelf every dataset of the
+study is in the `cpu` and `paper` specifications; without it, they hold what is at hand (the bundled samples make the
+`quick` scale)."""
+import subprocess
+import warnings
+
+import pytest
+
+from intrinsic_props.data import SAMPLES_DIR, _manifest
+from intrinsic_props.paper import SCALES, TASKS, paper_sweep, write_sweep_spec
+from intrinsic_props.sweep import dry_run, expand
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scale", list(SCALES))
+def test_every_run_of_each_scale_can_start(scale, data, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # datasets missing without the shelf are named in a warning; counted below
+        spec = paper_sweep(scale)
+    names = {e["name"] for e in spec["datasets"]}
+    if SCALES[scale]["samples"]: assert names == {t["name"] + "-sample" for t in TASKS} & set(_manifest(SAMPLES_DIR))
+    elif data.shelf: assert names == {t["name"] for t in TASKS}
+    checked = dry_run(spec)
+    assert len(checked) == len(expand(spec))
+    assert checked.error.isna().all(), checked[checked.error.notna()][["dataset", "model", "n_train", "error"]].to_string()
+
+
+def test_dry_run_from_the_shell(data, tmp_path):
+    "The README's command on the quick scale's specification: one line per run, a summary, exit status 0."
+    spec = write_sweep_spec(tmp_path/"quick.yaml", "quick")
+    res = subprocess.run(["intrinsic-props", "sweep", str(spec), "--dry-run"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert len(lines) == len(expand(paper_sweep("quick"))) and all(l.startswith("ok ") for l in lines)
+    assert "can start, 0 cannot" in res.stderr
+
+
+def test_cpu_study_design(data):
+    "The committed study's design: three replicates of every dataset, the paper's test size and N where the data allow."
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spec = paper_sweep("cpu")
+    runs = expand(spec)
+    if not data.shelf:
+        assert runs == [] or all(r["dataset"] in data.manifest for r in runs)
+        return
+    by_dataset = {}
+    for r in runs: by_dataset.setdefault(r["dataset"], set()).add((str(r["classes"]), r["seed"]))
+    assert len(by_dataset) == 10 and all(len(v) == 3 for v in by_dataset.values())
+    assert {r["model"] for r in runs} == {"small_cnn", "resnet18", "vgg13"}
+    full = [r for r in runs if r["dataset"] == "cifar10"]
+    assert {r["n_train"] for r in full} == {500, 1000, 1750} and {r["data"]["n_test"] for r in full} == {750}
+    lgg = [r for r in runs if r["dataset"] == "lgg-flair-64"]
+    assert {r["data"]["test_split"] for r in lgg} == {"test"}  # patients kept apart
