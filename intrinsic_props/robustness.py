@@ -17,7 +17,7 @@ from torch import nn
 
 from .data import ImageSet
 from .models import eval_mode, model_device
-from .training import Score, batches, check_data, evaluate
+from .training import Score, batches, check_data, evaluate, to_device
 
 # %% auto #0
 __all__ = ['PAPER_EPS', 'ATTACKS', 'eps_in_units', 'fgsm', 'pgd', 'attack', 'attack_eval']
@@ -80,15 +80,16 @@ def pgd(model:nn.Module, # classifier in eval mode
     step_size = 2.5*eps/steps if step_size is None else step_size
     if not step_size >= 0: raise ValueError(f"step_size must be ≥ 0, got {step_size}")
     project = lambda z: torch.minimum(torch.maximum(z, x - eps), x + eps).clamp(*bounds)
-    noise = (2*torch.rand(x.shape, generator=generator) - 1).to(x.device)*eps if random_start else 0
+    noise = to_device(2*torch.rand(x.shape, generator=generator) - 1, x.device)*eps if random_start else 0
     x_adv = project(x + noise)
-    best, best_loss = x_adv.clone(), torch.full((len(x),), -math.inf, device=x.device)
+    best, best_loss = x_adv, torch.full((len(x),), -math.inf, device=x.device)
     for step in range(steps + 1):
         if step < steps: loss, grad = _input_gradient(model, x_adv, y)
         else:
             with torch.no_grad(): loss = _losses(model, x_adv, y)
         better = loss > best_loss
-        best[better], best_loss[better] = x_adv[better], loss[better]
+        best = torch.where(better.view(-1, *[1]*(x.ndim - 1)), x_adv, best)
+        best_loss = torch.where(better, loss, best_loss)
         if step < steps: x_adv = project(x_adv + step_size*grad.sign())
     return best
 

@@ -9,6 +9,7 @@ import json
 import math
 import time
 import warnings
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -24,9 +25,9 @@ from .models import PAPER_ARCHITECTURES, arch_name, check_input, eval_mode, fami
 from .neighbors import resolve_device
 
 # %% auto #0
-__all__ = ['PRESETS', 'as_input', 'batches', 'check_data', 'Score', 'evaluate', 'TrainSettings', 'train_settings',
-           'batch_indices', 'TrainResult', 'TrainingDiverged', 'recalibrate_bn', 'train', 'save_weights',
-           'load_weights']
+__all__ = ['PRESETS', 'as_input', 'batches', 'check_data', 'Score', 'ieee_float32', 'evaluate', 'TrainSettings', 'train_settings',
+           'batch_indices', 'to_device', 'device_batches', 'TrainResult', 'TrainingDiverged', 'recalibrate_bn',
+           'cudnn_autotune', 'train', 'save_weights', 'load_weights']
 
 # %% ../nbs/06_training.ipynb #afec3643
 def as_input(images:torch.Tensor, # N×C×H×W, uint8 or float, in the ImageSet's units
@@ -70,17 +71,28 @@ def _autocast(device:torch.device, amp:bool):
     "bf16 autocast on CUDA when `amp`; a no-op elsewhere."
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
 
+# %% ../nbs/06_training.ipynb #6ea30d87
+@contextmanager
+def ieee_float32(device:torch.device):
+    "IEEE float32 matrix products and convolutions on CUDA inside the block (no TF32, as on a CPU); the settings restored after."
+    backends = (torch.backends.cuda.matmul, torch.backends.cudnn.conv) if device.type == "cuda" else ()
+    old = [b.fp32_precision for b in backends]
+    for b in backends: b.fp32_precision = "ieee"
+    try: yield
+    finally:
+        for b, o in zip(backends, old): b.fp32_precision = o
+
 # %% ../nbs/06_training.ipynb #245affd8
 def evaluate(model:nn.Module, # a classifier
              data:ImageSet, # labelled images
              batch_size:int=256, # images per forward pass
-             amp:bool=True, # bf16 autocast on CUDA (the loss itself is computed in float32)
+             amp:bool=False, # bf16 autocast on CUDA; by default IEEE float32 there, as on a CPU
             ) -> Score:
     "Mean cross-entropy and accuracy of `model` on `data`, in eval mode and without gradients."
     check_data(model, data)
     device = model_device(model)
     loss, correct = torch.zeros((), device=device, dtype=torch.float64), torch.zeros((), device=device, dtype=torch.long)
-    with eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad(), (nullcontext() if amp else ieee_float32(device)):
         for x, y in batches(data, batch_size, device):
             with _autocast(device, amp): logits = model(x).float()
             loss += F.cross_entropy(logits, y, reduction="sum")
@@ -147,6 +159,22 @@ def batch_indices(n:int, # number of images
     batches = list(order.split(batch_size))
     if len(batches) > 1 and len(batches[-1]) == 1: batches[-2:] = [torch.cat(batches[-2:])]
     return batches
+
+# %% ../nbs/06_training.ipynb #1fa0f9c6
+def to_device(t:torch.Tensor, # a CPU tensor
+              device:torch.device, # where it goes
+             ) -> torch.Tensor:
+    "`t` on `device`; to CUDA one asynchronous copy from pinned memory, so the host does not wait for the GPU."
+    return t.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else t.to(device)
+
+def device_batches(n:int, # number of images
+                   batch_size:int, # images per batch
+                   generator:torch.Generator, # the run's batch-order generator
+                   device:torch.device, # where the images are
+                  ) -> list:
+    "`batch_indices` of one epoch on `device`, sent there in one copy (`to_device`)."
+    batches = batch_indices(n, batch_size, generator)
+    return list(to_device(torch.cat(batches), device).split([len(b) for b in batches]))
 
 # %% ../nbs/06_training.ipynb #65ed2dec
 @dataclass
@@ -224,6 +252,15 @@ def recalibrate_bn(model:nn.Module, # a network with batch-norm layers (others a
             for m, momentum in zip(norms, momenta): m.momentum = momentum
     return model
 
+# %% ../nbs/06_training.ipynb #68446495
+@contextmanager
+def cudnn_autotune(enabled:bool=True):
+    "Let cuDNN time its convolution algorithms per input shape and keep the fastest inside the block when `enabled`; restore after."
+    old = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = enabled or old
+    try: yield
+    finally: torch.backends.cudnn.benchmark = old
+
 # %% ../nbs/06_training.ipynb #37bb9b1e
 def train(model:nn.Module, # a classifier, e.g. from `build_model`; trained in place
           task:BinaryTask, # training and test images
@@ -248,14 +285,13 @@ def train(model:nn.Module, # a classifier, e.g. from `build_model`; trained in p
     x, y = task.train.images.to(device), task.train.labels.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, fused=cuda)
     order, history = torch.Generator().manual_seed(s.seed), []
-    with seeded(s.seed, device):
+    with seeded(s.seed, device), cudnn_autotune(cuda):
         model.train()
         bar = tqdm(range(1, s.epochs + 1), desc=f"{s.arch} {task.train.name}", disable=not progress, leave=False)
         for epoch in bar:
             t0 = time.perf_counter()
             loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
-            for idx in batch_indices(len(x), s.batch_size, order):
-                idx = idx.to(device)
+            for idx in device_batches(len(x), s.batch_size, order, device):
                 xb, yb = as_input(x[idx], channels_last=channels_last), y[idx]
                 with _autocast(device, s.amp): logits = model(xb)
                 loss = F.cross_entropy(logits.float(), yb)
@@ -271,7 +307,7 @@ def train(model:nn.Module, # a classifier, e.g. from `build_model`; trained in p
             bar.set_postfix(loss=f"{train_loss:.4f}")
             if s.target_loss is not None and train_loss < s.target_loss: break
     if s.recalibrate_bn: recalibrate_bn(model, x, channels_last=channels_last, amp=s.amp)
-    fitted, test = evaluate(model, task.train, amp=s.amp), evaluate(model, task.test, amp=s.amp)
+    fitted, test = evaluate(model, task.train), evaluate(model, task.test)
     return TrainResult(asdict(s), _task_record(task), history, fitted.loss, fitted.accuracy, test.loss, test.accuracy,
                        time.perf_counter() - start, str(device))
 

@@ -138,3 +138,35 @@ def test_bad_inputs_are_refused():
     with pytest.raises(ValueError, match="steps must be ≥ 1"): attack(model, data, method="pgd", steps=0)
     with pytest.raises(ValueError, match="step_size must be ≥ 0"): attack(model, data, method="pgd", step_size=-0.1)
     with pytest.raises(TypeError, match="steps"): attack(model, data, method="fgsm", steps=3)
+
+
+def masked_pgd(model, x, y, eps, bounds, steps, generator):
+    "PGD as it was before issue 16: the best iterate kept by boolean-mask indexing (a host sync per step on a GPU)."
+    from intrinsic_props.robustness import _input_gradient, _losses
+    step_size = 2.5*eps/steps
+    project = lambda z: torch.minimum(torch.maximum(z, x - eps), x + eps).clamp(*bounds)
+    x_adv = project(x + (2*torch.rand(x.shape, generator=generator) - 1)*eps)
+    best, best_loss = x_adv.clone(), torch.full((len(x),), -math.inf)
+    for step in range(steps + 1):
+        if step < steps: loss, grad = _input_gradient(model, x_adv, y)
+        else:
+            with torch.no_grad(): loss = _losses(model, x_adv, y)
+        better = loss > best_loss
+        best[better], best_loss[better] = x_adv[better], loss[better]
+        if step < steps: x_adv = project(x_adv + step_size*grad.sign())
+    return best
+
+
+def test_pgd_keeps_the_best_iterate_without_host_syncs():
+    "PGD keeps what the masked update kept, bit for bit, with none of the operations that make the host wait for a GPU."
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent/"benchmarks"))
+    from gpu_check import HostSyncs
+    model, data = tiny_cnn(), image_set(n=64)
+    x, y = data.images, data.labels
+    with HostSyncs() as syncs: ours = pgd(model, x, y, 0.05, (0, 1), steps=7, generator=torch.Generator().manual_seed(3))
+    assert syncs.ops == []
+    with HostSyncs() as syncs: before = masked_pgd(model, x, y, 0.05, (0, 1), 7, torch.Generator().manual_seed(3))
+    assert "index_put_" in syncs.ops and "index" in syncs.ops  # what the detector sees in the old update
+    assert torch.equal(ours, before)

@@ -1,4 +1,5 @@
 "Cross-cutting tests of training: reproducibility, the input convention, divergence, bad inputs, results, checkpoints."
+import copy
 import json
 import math
 from dataclasses import replace
@@ -9,8 +10,8 @@ from torch import nn
 
 from intrinsic_props.data import BinaryTask, ImageSet, binary_task, load_dataset
 from intrinsic_props.models import build_model
-from intrinsic_props.training import (PRESETS, TrainResult, TrainSettings, TrainingDiverged, evaluate, load_weights,
-                                      save_weights, train, train_settings)
+from intrinsic_props.training import (PRESETS, TrainResult, TrainSettings, TrainingDiverged, batch_indices, cudnn_autotune,
+                                      device_batches, evaluate, load_weights, save_weights, train, train_settings)
 
 
 @pytest.fixture(scope="module")
@@ -186,9 +187,46 @@ def test_cuda_training_with_bf16_and_channels_last(digits):
     result = train(model, task, device="cuda", progress=False)
     assert result.device.startswith("cuda") and model_on_cuda(model)
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
-    fp32 = evaluate(model, task.test, amp=False)
-    assert result.test_loss == pytest.approx(fp32.loss, rel=0.05, abs=0.02)
+    fp32, cpu = evaluate(model, task.test), evaluate(copy.deepcopy(model).cpu(), task.test)  # IEEE float32 on both
+    assert result.test_loss == pytest.approx(fp32.loss, rel=1e-6) and fp32.loss == pytest.approx(cpu.loss, rel=1e-4)
 
 
 def model_on_cuda(model):
     return all(p.is_cuda for p in model.parameters())
+
+
+def test_reported_scores_are_float32_evaluations(digits):
+    "A run's training and test scores are `evaluate`'s in float32 (on CUDA: neither bf16 nor TF32), the precision of the attacks' losses."
+    model = build_model("small_cnn", 1, seed=0)
+    result = quick(model, digits)
+    assert (result.test_loss, result.test_accuracy) == tuple(evaluate(model, digits.test, amp=False))
+    assert (result.train_loss, result.train_accuracy) == tuple(evaluate(model, digits.train))
+
+
+def test_an_epoch_of_batches_is_one_copy_of_the_same_indices():
+    g = lambda: torch.Generator().manual_seed(0)
+    sent, drawn = device_batches(103, 10, g(), torch.device("cpu")), batch_indices(103, 10, g())
+    assert [len(b) for b in sent] == [len(b) for b in drawn] and all(torch.equal(a, b) for a, b in zip(sent, drawn))
+
+
+def test_cudnn_autotuning_is_restored():
+    before = torch.backends.cudnn.benchmark
+    with pytest.raises(RuntimeError):
+        with cudnn_autotune(True):
+            assert torch.backends.cudnn.benchmark
+            raise RuntimeError("a failing run")
+    with cudnn_autotune(False): assert torch.backends.cudnn.benchmark == before
+    assert torch.backends.cudnn.benchmark == before
+
+
+def test_training_waits_for_the_device_once_an_epoch(digits):
+    "Besides its setup, a run reads back two numbers an epoch (loss and accuracy), however many steps: none per step."
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent/"benchmarks"))
+    from gpu_check import host_syncs
+    counts = []
+    for epochs in (1, 3):
+        with host_syncs(torch.device("cpu")) as syncs: quick(build_model("small_cnn", 1, seed=0), digits, epochs=epochs, batch_size=8)
+        counts.append(len(syncs["ops"]))
+    assert (counts[1] - counts[0])/2 == 2
