@@ -8,15 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-import pandas as pd
-
-from .data import available_datasets, binary_task, load_dataset, preprocess
-from .sweep import EXECUTORS, dry_run, load_results, run_sweep
-
 # %% auto #0
-__all__ = ['MEASURE_COLUMNS', 'SUBCOMMANDS', 'add_output_options', 'print_table', 'datasets_command', 'dry_run_command',
-           'sweep_command', 'results_command', 'measure_images', 'default_datasets', 'measure_command', 'parser',
-           'main']
+__all__ = ['EXECUTOR_NAMES', 'MEASURE_COLUMNS', 'SUBCOMMANDS', 'add_output_options', 'print_table', 'datasets_command',
+           'dry_run_command', 'sweep_command', 'results_command', 'measure_images', 'default_datasets',
+           'measure_command', 'parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #d612698a
 def add_output_options(p:argparse.ArgumentParser):
@@ -26,7 +21,10 @@ def add_output_options(p:argparse.ArgumentParser):
     g.add_argument("--csv", action="store_true", help="print CSV instead of a table")
 
 # %% ../nbs/11_cli.ipynb #232b4de8
-def print_table(df:pd.DataFrame, args:argparse.Namespace, file=None):
+def print_table(df, # a pandas DataFrame
+                args:argparse.Namespace, # parsed arguments: `json` and `csv` choose the format
+                file=None, # where to print; default stdout
+               ):
     "Print `df` as a table, JSON records or CSV, as `args` asks."
     file = file or sys.stdout
     if getattr(args, "json", False): print(df.to_json(orient="records", indent=1), file=file)
@@ -36,6 +34,7 @@ def print_table(df:pd.DataFrame, args:argparse.Namespace, file=None):
 # %% ../nbs/11_cli.ipynb #1239a11b
 def datasets_command(args:argparse.Namespace):
     "`intrinsic-props datasets`: every dataset that can be loaded now, with domain, counts and shape."
+    from intrinsic_props.catalog import available_datasets
     print_table(available_datasets(args.root), args)
 
 # %% ../nbs/11_cli.ipynb #d2f4dde3
@@ -48,6 +47,8 @@ def _add_datasets(sub):
 # %% ../nbs/11_cli.ipynb #f755cdfd
 def dry_run_command(args:argparse.Namespace) -> int:
     "`intrinsic-props sweep CONFIG --dry-run`: one line per run saying whether it can start, a summary; 1 when any cannot."
+    import pandas as pd
+    from intrinsic_props.sweep import dry_run
     checked = dry_run(args.config)
     for r in checked.itertuples():
         where = f"{r.dataset} [{r.classes}] {r.model} N={r.n_train} seed={r.seed} test={r.n_test}"
@@ -62,18 +63,22 @@ def dry_run_command(args:argparse.Namespace) -> int:
 def sweep_command(args:argparse.Namespace) -> int:
     "`intrinsic-props sweep CONFIG`: run every configuration of a sweep not yet stored in its database (or only check them)."
     if args.dry_run: return dry_run_command(args)
+    from intrinsic_props.sweep import run_sweep
     res = run_sweep(args.config, database=args.db, executor=args.executor, address=args.address,
                     retry_failed=not args.keep_failed, progress=not args.quiet)
     done = int((res.status == "done").sum())
     print(f"{done} of {len(res)} runs done, {len(res) - done} failed; results in {args.db or 'the database the specification names'}",
           file=sys.stderr)
 
+# %% ../nbs/11_cli.ipynb #bae0d204
+EXECUTOR_NAMES = ("local", "ray")  # the keys of `intrinsic_props.sweep.EXECUTORS`, named here so that `--help` need not import the sweep
+
 # %% ../nbs/11_cli.ipynb #57473ea2
 def _add_sweep(sub):
     p = sub.add_parser("sweep", help="run or resume a sweep from a YAML/TOML specification")
     p.add_argument("config", help="sweep specification (.yaml, .yml or .toml)")
     p.add_argument("--db", help="SQLite results file (default: the specification's `database`, else <name>.db)")
-    p.add_argument("--executor", choices=list(EXECUTORS), default="local", help="where runs execute (default: local)")
+    p.add_argument("--executor", choices=EXECUTOR_NAMES, default="local", help="where runs execute (default: local)")
     p.add_argument("--address", help="Ray cluster address, e.g. ray://head:10001 (default: start a local Ray)")
     p.add_argument("--keep-failed", action="store_true", help="do not retry runs stored as failed")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -83,6 +88,7 @@ def _add_sweep(sub):
 # %% ../nbs/11_cli.ipynb #04223c60
 def results_command(args:argparse.Namespace):
     "`intrinsic-props results DB`: the runs stored in a sweep database, as a table, JSON or CSV."
+    from intrinsic_props.store import load_results
     df = load_results(args.db).drop(columns=["history"] if not args.history else [])
     if args.out:
         (df.to_json(args.out, orient="records", indent=1) if args.out.endswith(".json") else df.to_csv(args.out, index=False))
@@ -109,6 +115,7 @@ def measure_images(name:str, # dataset name
                   ):
     "The images `intrinsic-props measure` measures for dataset `name`: binary task or random subset, preprocessed."
     import torch
+    from intrinsic_props.data import binary_task, load_dataset, preprocess
     data = load_dataset(name, args.split, root=args.root)
     if args.classes:
         task = binary_task(data, [_class_spec(c) for c in args.classes], n_train=args.n, n_test=0, seed=args.seed,
@@ -124,6 +131,7 @@ MEASURE_COLUMNS = ["name", "domain", "n", "shape", "classes", "d_mle", "d_mle_me
 # %% ../nbs/11_cli.ipynb #2911b687
 def default_datasets(root=None) -> list:
     "What `measure` measures when no dataset is named: every dataset found, a bundled sample only where its full dataset is not."
+    from intrinsic_props.catalog import available_datasets
     names = available_datasets(root)["name"].tolist()
     return [n for n in names if not (n.endswith("-sample") and n.removesuffix("-sample") in names)]
 

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.resources
-import json
 import math
-import os
 import struct
 import warnings
 import zipfile
@@ -19,15 +16,21 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from .catalog import (
+    DATASETS, DEBIAN_FASHION_MNIST, DIGITS_SPLITS, SAMPLES_DIR, _MNIST_CLASSES, _dataset_file, _manifest, _npz_splits,
+    available_datasets, cache_dir, data_dirs, known_datasets)
+
+_all_ = ["DATASETS", "DEBIAN_FASHION_MNIST", "SAMPLES_DIR", "DIGITS_SPLITS", "cache_dir", "data_dirs", "known_datasets",
+         "available_datasets"]  # the catalogue's names, importable from here as before
+
 # %% auto #0
-__all__ = ['DOMAINS', 'DATASETS', 'DEBIAN_FASHION_MNIST', 'SAMPLES_DIR', 'DIGITS_SPLITS', 'SCALES', 'PROTOCOLS', 'ImageSet',
-           'from_arrays', 'from_npz', 'from_folder', 'cache_dir', 'data_dirs', 'known_datasets', 'read_idx', 'concat',
-           'load_dataset', 'available_datasets', 'preprocess', 'BinaryTask', 'class_indices', 'binary_task',
-           'DuplicateGroup', 'find_duplicates']
+__all__ = ['DOMAINS', 'SCALES', 'PROTOCOLS', 'ImageSet', 'from_arrays', 'from_npz', 'from_folder', 'read_idx', 'concat',
+           'load_dataset', 'preprocess', 'BinaryTask', 'class_indices', 'binary_task', 'DuplicateGroup',
+           'find_duplicates', 'DATASETS', 'DEBIAN_FASHION_MNIST', 'SAMPLES_DIR', 'DIGITS_SPLITS', 'cache_dir',
+           'data_dirs', 'known_datasets', 'available_datasets']
 
 # %% ../nbs/00_data.ipynb #3e7cb5d9
 DOMAINS = ("natural", "medical", "unknown")
@@ -151,11 +154,6 @@ def from_arrays(images, # N×H×W, N×C×H×W or N×H×W×C array or tensor, uin
     if classes is None: classes = [str(i) for i in range(int(labels.max()) + 1 if len(labels) else 0)]
     return ImageSet(_to_nchw(images, channels_last), labels, classes, **kwargs)
 
-# %% ../nbs/00_data.ipynb #aeeec330
-def _npz_splits(keys) -> list:
-    "Splits for which an npz holds both images and labels."
-    return sorted(k[:-len("_images")] for k in keys if k.endswith("_images") and k[:-len("_images")] + "_labels" in keys)
-
 # %% ../nbs/00_data.ipynb #74a5fe24
 def from_npz(path, # MedMNIST-layout .npz: {split}_images, {split}_labels
              split:str="train", # which split to read
@@ -228,66 +226,6 @@ def from_folder(path, # folder with one sub-folder of images per class
     kwargs.setdefault("source", str(path))
     return from_arrays(np.stack([np.asarray(im) for im in ims]), [c for _, c in files], classes, channels_last=channels == 3, **kwargs)
 
-# %% ../nbs/00_data.ipynb #e7541e73
-_MNIST_CLASSES = [str(i) for i in range(10)]
-DATASETS = {
-    "mnist": dict(domain="natural", classes=_MNIST_CLASSES, modality="handwritten digits", download="torchvision:MNIST"),
-    "fashion-mnist": dict(domain="natural", modality="product photos (grayscale)", download="torchvision:FashionMNIST",
-                          classes=["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]),
-    "cifar10": dict(domain="natural", modality="natural photos (RGB)", download="torchvision:CIFAR10",
-                    classes=["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]),
-    "svhn": dict(domain="natural", classes=_MNIST_CLASSES, modality="house-number photos (RGB)", download="torchvision:SVHN"),
-    "pneumoniamnist": dict(domain="medical", classes=["normal", "pneumonia"], modality="chest X-ray", download="medmnist:PneumoniaMNIST"),
-    "breastmnist": dict(domain="medical", classes=["malignant", "normal/benign"], modality="breast ultrasound", download="medmnist:BreastMNIST"),
-    "chest-xray-pneumonia-64": dict(domain="medical", classes=["normal", "pneumonia"], modality="chest X-ray (pediatric)"),
-    "brain-tumor-mri-64": dict(domain="medical", classes=["notumor", "glioma", "meningioma", "pituitary"], modality="brain MRI"),
-    "lgg-flair-64": dict(domain="medical", classes=["no tumour", "tumour"], modality="brain MRI (FLAIR)"),
-    "nih-cxr-64": dict(domain="medical", classes=["normal", "abnormal"], modality="chest X-ray (adult)"),
-    "tiny-imagenet-64": dict(domain="natural", modality="photos (RGB), ImageNet classes",
-                             classes=["tailed frog", "black widow", "brain coral", "brown bear", "gazelle", "abacus", "dining table",
-                                      "nail", "torch", "acorn"]),
-    "digits": dict(domain="natural", classes=_MNIST_CLASSES, modality="handwritten digits (8×8, scikit-learn)",
-                   license="CC BY 4.0 (UCI optical recognition of handwritten digits)"),
-}
-DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-SAMPLES_DIR = Path(str(importlib.resources.files("intrinsic_props")/"samples"))
-
-# %% ../nbs/00_data.ipynb #e509d109
-def cache_dir() -> Path:
-    "Per-user folder where downloaded datasets are kept."
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home()/".cache")/"intrinsic_props"
-
-# %% ../nbs/00_data.ipynb #ec97b9b5
-def data_dirs(root=None) -> list:
-    "Folders searched for dataset files, in order: `root` (else `INTRINSIC_PROPS_DATA` then the cache), then the samples."
-    if root is not None: return [Path(root), SAMPLES_DIR]
-    env = os.environ.get("INTRINSIC_PROPS_DATA")
-    return ([Path(env)] if env else []) + [cache_dir(), SAMPLES_DIR]
-
-# %% ../nbs/00_data.ipynb #9a3be0d2
-def _manifest(folder:Path) -> dict:
-    "The `manifest.json` of a data folder, or {} when it has none."
-    f = Path(folder)/"manifest.json"
-    if not f.is_file(): return {}
-    try: return json.loads(f.read_text())
-    except json.JSONDecodeError as e: raise ValueError(f"{f} is not valid JSON: {e}") from e
-
-# %% ../nbs/00_data.ipynb #fbe01b2f
-def _dataset_file(name:str, folder:Path):
-    "Path of dataset `name` in `folder` (from its manifest, else `name.npz`), or None."
-    entry = _manifest(folder).get(name, {})
-    f = Path(folder)/entry.get("file", f"{name}.npz")
-    return f if f.is_file() else None
-
-# %% ../nbs/00_data.ipynb #6e1666d0
-def known_datasets(root=None) -> list:
-    "Names `load_dataset` accepts: built in, and listed in a data folder's manifest or as `.npz` files there."
-    names = set(DATASETS)
-    for d in data_dirs(root):
-        names |= set(_manifest(d))
-        if d.is_dir(): names |= {f.stem for f in d.glob("*.npz")}
-    return sorted(names)
-
 # %% ../nbs/00_data.ipynb #d5875195
 def read_idx(path) -> np.ndarray:
     "An array from an IDX file (the MNIST format), gzipped or not."
@@ -344,9 +282,6 @@ def _download(name:str, folder:Path) -> Path:
         return folder/f"{name}.npz"
     _save_npz(folder/f"{name}.npz", _torchvision_splits(cls_name, folder/"torchvision"))
     return folder/f"{name}.npz"
-
-# %% ../nbs/00_data.ipynb #48a0b8f6
-DIGITS_SPLITS = {"train": 1437, "test": 360}
 
 # %% ../nbs/00_data.ipynb #411f4694
 def _digits(split:str) -> ImageSet:
@@ -413,45 +348,6 @@ def load_dataset(name:str, # a name from `known_datasets()`, e.g. "pneumoniamnis
     elif download: why = "it cannot be downloaded by this library (licensed or shelf-only)"
     raise FileNotFoundError(f"dataset {name!r} not found; looked for {'; '.join(looked)}. Not downloaded: {why}. "
                             "Set INTRINSIC_PROPS_DATA to a folder that holds it or pass root=.")
-
-# %% ../nbs/00_data.ipynb #8e48286b
-def _npz_shapes(path:Path) -> dict:
-    "{array name: shape} of an npz, read from the array headers without loading the arrays."
-    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-    out = {}
-    with zipfile.ZipFile(path) as zf:
-        for member in zf.namelist():
-            with zf.open(member) as f: out[member.removesuffix(".npy")] = readers[np.lib.format.read_magic(f)](f)[0]
-    return out
-
-# %% ../nbs/00_data.ipynb #99bedf88
-def _availability_row(name:str, f:Path, meta:dict) -> dict:
-    "One row of `available_datasets`: metadata, images per split and image shape of the npz `f`."
-    shapes = _npz_shapes(f)
-    splits = _npz_splits(shapes)
-    return dict(name=name, domain=meta.get("domain", "unknown"), modality=meta.get("modality", ""),
-                **{s: shapes[f"{s}_labels"][0] for s in splits}, shape="×".join(map(str, shapes[f"{splits[0]}_images"][1:])), file=str(f),
-                license=meta.get("license", ""))
-
-# %% ../nbs/00_data.ipynb #a80b7dd5
-def available_datasets(root=None) -> pd.DataFrame:
-    "Every dataset `load_dataset` can read now: domain, images per split, image shape, file and licence."
-    rows = {}
-    names = known_datasets(root)
-    for folder in data_dirs(root):
-        manifest = _manifest(folder)
-        for name in names:
-            f = _dataset_file(name, folder)
-            if f is not None and name not in rows:
-                rows[name] = _availability_row(name, f, {**DATASETS.get(name, {}), **manifest.get(name, {})})
-    if "fashion-mnist" not in rows and DEBIAN_FASHION_MNIST.is_dir():
-        rows["fashion-mnist"] = dict(name="fashion-mnist", domain="natural", modality=DATASETS["fashion-mnist"]["modality"],
-                                     train=60000, test=10000, shape="28×28", file=str(DEBIAN_FASHION_MNIST), license="MIT (Zalando SE)")
-    rows["digits"] = dict(name="digits", domain="natural", modality=DATASETS["digits"]["modality"], **DIGITS_SPLITS,
-                          shape="8×8", file="scikit-learn (bundled)", license=DATASETS["digits"]["license"])
-    df = pd.DataFrame(list(rows.values()))
-    splits = [s for s in ("train", "val", "test") if s in df]
-    return df[["name", "domain", "modality", *splits, "shape", "file", "license"]].astype({s: "Int64" for s in splits})
 
 # %% ../nbs/00_data.ipynb #fd92e6ab
 SCALES = (None, "unit", "max")

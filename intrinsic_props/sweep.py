@@ -10,12 +10,9 @@ import hashlib
 import itertools
 import json
 import os
-import socket
-import sqlite3
 import time
 import traceback
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -23,19 +20,21 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-import intrinsic_props
 from .data import BinaryTask, binary_task, load_dataset
 from .intrinsic_dim import TwoNN
 from .measure import measure
 from .models import build_model, check_input
 from .representations import _resolve, activations
 from .robustness import attack_eval, eps_in_units
+from .store import SCHEMA, ResultStore, _alive, _classes_label, _flat, load_results
 from .training import evaluate, train, train_settings
 
+_all_ = ["SCHEMA", "ResultStore", "load_results"]  # the results database's names, importable from here as before
+
 # %% auto #0
-__all__ = ['DEFAULTS', 'GRID_KEYS', 'ENTRY_KEYS', 'SCHEMA', 'EXECUTORS', 'run_id', 'class_pairs', 'expand', 'read_spec',
-           'run_task', 'run_model', 'run_experiment', 'ResultStore', 'execute_run', 'run_sweep', 'load_results',
-           'dry_run']
+__all__ = ['DEFAULTS', 'GRID_KEYS', 'ENTRY_KEYS', 'EXECUTORS', 'run_id', 'class_pairs', 'expand', 'read_spec', 'run_task',
+           'run_model', 'run_experiment', 'execute_run', 'run_sweep', 'dry_run', 'SCHEMA', 'ResultStore',
+           'load_results']
 
 # %% ../nbs/09_sweep.ipynb #e3c85935
 DEFAULTS = dict(
@@ -189,110 +188,6 @@ def run_experiment(config:dict) -> dict:
                   d_repr=d_repr, d_repr_twonn=d_repr_twonn, notes=notes, device=fit.device)
     return dict(result=result, history=dict(epochs=fit.history, attacks=attacks.to_dict("records")))
 
-# %% ../nbs/09_sweep.ipynb #f44e73c3
-SCHEMA = """CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    sweep TEXT,
-    status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
-    config TEXT NOT NULL,
-    result TEXT,
-    history TEXT,
-    error TEXT,
-    seconds REAL,
-    finished_at TEXT,
-    host TEXT,
-    version TEXT
-);
-CREATE TABLE IF NOT EXISTS claims (
-    run_id TEXT PRIMARY KEY,
-    host TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    claimed_at TEXT NOT NULL
-)"""
-
-# %% ../nbs/09_sweep.ipynb #dca384a4
-def _alive(pid:int) -> bool:
-    "Whether process `pid` exists on this machine."
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: return True
-    return True
-
-# %% ../nbs/09_sweep.ipynb #6c4f7df7
-class ResultStore:
-    "The SQLite database of a sweep's runs: one atomic row per run, and the claims of the workers running them."
-    def __init__(self, path): # database file; created with its folder when missing
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
-
-    def _connect(self):
-        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        db.execute("PRAGMA busy_timeout=60000")
-        return db
-
-    def ids(self, status:str=None) -> set:
-        "Ids of the stored runs, optionally only those with `status`."
-        with self._connect() as db:
-            rows = db.execute("SELECT run_id FROM runs" + (" WHERE status=?" if status else ""), (status,) if status else ())
-            return {r[0] for r in rows}
-
-    def claim(self, run_id:str) -> bool:
-        "Claim run `run_id` for this process; False when it is done or claimed by another live worker."
-        host, pid = socket.gethostname(), os.getpid()
-        db = self._connect()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            if db.execute("SELECT 1 FROM runs WHERE run_id=? AND status='done'", (run_id,)).fetchone():
-                db.execute("ROLLBACK"); return False
-            held = db.execute("SELECT host, pid FROM claims WHERE run_id=?", (run_id,)).fetchone()
-            if held and (held[0] != host or (held[1] != pid and _alive(held[1]))):
-                db.execute("ROLLBACK"); return False
-            db.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?)",
-                       (run_id, host, pid, datetime.now(timezone.utc).isoformat(timespec="seconds")))
-            db.execute("COMMIT")
-            return True
-        finally: db.close()
-
-    def claimed(self) -> set:
-        "Ids of the runs claimed by a worker and not stored yet."
-        with self._connect() as db: return {r[0] for r in db.execute("SELECT run_id FROM claims")}
-
-    def release(self, run_ids):
-        "Drop this process's claims on `run_ids` (runs it will not run after all)."
-        with self._connect() as db:
-            db.executemany("DELETE FROM claims WHERE run_id=? AND host=? AND pid=?",
-                           [(r, socket.gethostname(), os.getpid()) for r in run_ids])
-
-    def record(self, rec:dict):
-        "Store one run record (run_id, sweep, status, config, result, history, error, seconds) and drop its claim, atomically."
-        row = dict(rec, config=json.dumps(rec["config"], sort_keys=True), result=json.dumps(rec.get("result")),
-                   history=json.dumps(rec.get("history")), finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                   host=socket.gethostname(), version=intrinsic_props.__version__)
-        cols = ["run_id", "sweep", "status", "config", "result", "history", "error", "seconds", "finished_at", "host", "version"]
-        update = ", ".join(f"{c}=excluded.{c}" for c in cols[1:])
-        db = self._connect()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?'*len(cols))}) "
-                       f"ON CONFLICT(run_id) DO UPDATE SET {update} WHERE runs.status != 'done'", [row.get(c) for c in cols])
-            db.execute("DELETE FROM claims WHERE run_id=?", (rec["run_id"],))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK"); raise
-        finally: db.close()
-
-    def rows(self) -> list:
-        "Every stored run as a dict with config, result and history decoded."
-        with self._connect() as db:
-            db.row_factory = sqlite3.Row
-            out = [dict(r) for r in db.execute("SELECT * FROM runs ORDER BY finished_at, run_id")]
-        for r in out:
-            for k in ("config", "result", "history"): r[k] = json.loads(r[k]) if r[k] is not None else None
-        return out
-
 # %% ../nbs/09_sweep.ipynb #137af2ae
 def execute_run(runner, # callable: config → {"result": dict, "history": ...}
                 config:dict, # one run configuration
@@ -363,39 +258,6 @@ def run_sweep(spec, # a sweep specification (dict) or the path of a YAML/TOML fi
     if pending: EXECUTORS[executor](pending, runner or run_experiment, name, store, progress, **kwargs)
     return load_results(store.path, run_ids={run_id(c) for c in configs})
 
-# %% ../nbs/09_sweep.ipynb #eddbb2c0
-def _flat(d:dict, prefix:str="") -> dict:
-    "Nested dict `d` as one level with dotted keys; lists stay values."
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict): out.update(_flat(v, f"{prefix}{k}."))
-        else: out[f"{prefix}{k}"] = v
-    return out
-
-# %% ../nbs/09_sweep.ipynb #5952f99e
-def _classes_label(classes:list) -> str:
-    "A run's two classes as text, 'a vs b'; a group of classes is joined with '+', as `binary_task` names it."
-    return " vs ".join("+".join(map(str, c)) if isinstance(c, (list, tuple)) else str(c) for c in classes)
-
-# %% ../nbs/09_sweep.ipynb #2b67c20a
-def load_results(database, # the sweep's SQLite file
-                 run_ids:set=None, # keep only these runs
-                ) -> pd.DataFrame:
-    "The runs stored in `database` as a DataFrame, one row per run."
-    path = Path(database)
-    if not path.is_file(): raise FileNotFoundError(f"no results database at {path}")
-    rows = []
-    for r in ResultStore(path).rows():
-        if run_ids is not None and r["run_id"] not in run_ids: continue
-        cfg = r["config"]
-        rows.append(dict(run_id=r["run_id"], sweep=r["sweep"], status=r["status"], dataset=cfg.get("dataset"),
-                         classes=_classes_label(cfg.get("classes", [])), model=cfg.get("model"), n_train=cfg.get("n_train"),
-                         seed=cfg.get("seed"), **(r["result"] or {}),
-                         **_flat({k: v for k, v in cfg.items() if k not in ("dataset", "classes", "model", "n_train", "seed")}),
-                         error=(r["error"] or "").split("\n")[0] or None, seconds=r["seconds"],
-                         history=json.dumps(r["history"]) if r["history"] is not None else None))
-    return pd.DataFrame(rows)
-
 # %% ../nbs/09_sweep.ipynb #8526509e
 def _task_key(config:dict) -> str:
     "What the task of a run depends on, except its N."
@@ -457,4 +319,4 @@ def dry_run(spec, # a sweep specification (dict) or the path of a YAML/TOML file
                          n_train=c["n_train"], seed=c["seed"], n_test=c["data"]["n_test"],
                          shape="×".join(map(str, task.train.shape)) if task else None, device="cuda" if c.get("gpu") else "cpu",
                          error=error))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["run_id", "dataset", "classes", "model", "n_train", "seed", "n_test", "shape", "device", "error"])
