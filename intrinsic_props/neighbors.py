@@ -578,7 +578,7 @@ def neighbors(X, # N×D array or tensor (any real dtype), or an ImageSet
     class_end = ([n]*len(blocks) if codes is None else
                  torch.searchsorted(sorted_codes, sorted_codes[[s for s, _ in blocks]], right=True).tolist())
     with matmul_precision(precision):
-        A, sq = centred_points(X, order, chunk=max(1, scratch//(8*dim)))
+        A, sq = centred_points(X, order, chunk=max(1, scratch//((X.element_size() + 8)*dim)))  # rows, their float32 copy and squares
         if not float(sq.max()) < 2.0**125:
             raise ValueError(f"X is too large for the pass's float32 products: a centred point has squared norm {float(sq.max()):.3g} "
                              "(float32 holds up to 3.4e38); divide X by a constant (distances scale with it)")
