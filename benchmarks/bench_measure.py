@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from bench_training import cpu_name
 from intrinsic_props.data import PROTOCOLS, ImageSet, load_dataset, preprocess
 from intrinsic_props.measure import measure
-from intrinsic_props.neighbors import BLOCK_CAP
+from intrinsic_props.neighbors import BLOCK_CAP, matmul_precision
 
 DATASET = "chest-xray-pneumonia-64"
 SHIFTS = [(0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1), (0, 2), (2, 0), (0, -2), (-2, 0)]
@@ -63,7 +63,8 @@ def augmented(data:ImageSet, n:int) -> ImageSet:
 
 
 def synchronize(device:str):
-    if device.startswith("cuda"): torch.cuda.synchronize()
+    "Wait for the work queued on `device` (\"cuda:1\" waits for GPU 1, not the current one); nothing on a CPU."
+    if device.startswith("cuda"): torch.cuda.synchronize(device)
 
 
 def floor_seconds(x:torch.Tensor, device:str, block:int) -> float:
@@ -102,14 +103,14 @@ def skdim_seconds(data:ImageSet) -> tuple:
 
 
 def hardware(device:str) -> str:
-    if device.startswith("cuda"): return f"{torch.cuda.get_device_name()} ({torch.version.cuda})"
+    if device.startswith("cuda"): return f"{torch.cuda.get_device_name(device)} ({torch.version.cuda})"
     return f"{cpu_name()}, {os.cpu_count()} cores"
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--n", type=int, nargs="+", default=[5000, 20000], help="image counts (default 5000 20000)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, help="CPU threads for torch and BLAS (default: torch's)")
     p.add_argument("--no-skdim", action="store_true", help="skip the scikit-dimension path (for large N)")
     p.add_argument("--repeat", type=int, default=1, help="runs of ours and of the floor; the fastest counts")
@@ -136,8 +137,7 @@ def main():
             elif args.float: sub = preprocess(sub, scale="unit")
             flat = sub.flat()
             for precision in precisions:
-                torch.backends.cuda.matmul.fp32_precision = "tf32" if precision == "tf32" else "ieee"
-                floor = min(floor_seconds(flat, args.device, block) for _ in range(args.repeat))
+                with matmul_precision(precision): floor = min(floor_seconds(flat, args.device, block) for _ in range(args.repeat))
                 runs = [ours_seconds(sub, args.device, precision) for _ in range(args.repeat)]
                 ours, rec = min(runs, key=lambda r: r[0])
                 flops = 2*n*n*flat.shape[1]
