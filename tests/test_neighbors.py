@@ -284,13 +284,13 @@ def test_tf32_bound_holds_for_emulated_tensor_cores(dim):
 
 @pytest.mark.parametrize("margin", [None, 0])
 def test_tf32_emulated_pass_is_exact(data, margin):
-    "The TF32 path on a CPU: rows the wider bound cannot certify take the uncapped route (all of them with margin=0); the results are fp32's."
+    "The TF32 path on a CPU: rows the wider bound cannot certify take the uncapped route (nearly all with margin=0); the results are fp32's."
     chest = data.load("chest-xray-pneumonia-64")
     chest = chest[torch.randperm(len(chest), generator=torch.Generator().manual_seed(0))[:1000]]
     for x in (chest.images.reshape(len(chest), -1), chest.flat()/255):
         fp32 = neighbors(x, chest.labels, k=20)
         tf32 = neighbors(x, chest.labels, k=20, precision="tf32-emulated", margin=margin)
-        assert tf32.precision == "tf32-emulated" and (tf32.n_uncapped == len(x) if margin == 0 else tf32.n_uncapped < len(x)//10)
+        assert tf32.precision == "tf32-emulated" and (tf32.n_uncapped > 0.9*len(x) if margin == 0 else tf32.n_uncapped < len(x)//10)
         np.testing.assert_array_equal(tf32.indices.numpy(), fp32.indices.numpy())
         np.testing.assert_array_equal(tf32.distances.numpy(), fp32.distances.numpy())
         np.testing.assert_array_equal(tf32.other_index.numpy(), fp32.other_index.numpy())
