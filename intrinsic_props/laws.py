@@ -693,6 +693,7 @@ def plot_loss_vs_dim(df:pd.DataFrame, # sweep results
                 label=f"{name}: slope {p.estimate:.3f} [{p.ci_low:.3f}, {p.ci_high:.3f}], R² {fit.r2:.2f}")
         ax.fill_between(grid[dim], band.ci_low, band.ci_high, color=DOMAIN_COLORS.get(name), alpha=0.15)
     ax.set_yscale("log")
+    ax.set_ylim(rows[loss].min()/3, rows[loss].max()*3)  # a wide band (few clusters) must not squash the points
     ax.set(title=f"{label(loss).split(' (')[0].capitalize()} against {dim}, with each domain's fit", xlabel=label(dim),
            ylabel=f"{label(loss)}, log scale")
     ax.legend(fontsize=7)
