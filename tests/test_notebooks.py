@@ -1,23 +1,19 @@
 """Every notebook in nbs/ runs as a test, as `nbdev_test` runs it (cells flagged with settings.ini's `tst_flags` are
-skipped), and is then rendered to HTML with nbconvert into `_html/`: a failing cell, an error output or a plotting
-cell without its figure fails the test. This is how the docs are checked where Quarto is not installed."""
-import json
+skipped): a failing cell, an error output or a plotting cell without its figure fails the test. The docs site that a
+reader sees (`_docs/`, from the committed notebooks) is built and checked in a browser by `tests/test_docs.py`."""
 import re
 from pathlib import Path
 
-import nbformat
 import pytest
-from execnb.nbio import nb2dict
 from execnb.shell import CaptureShell
 from fastcore.xtras import working_directory
-from nbconvert import HTMLExporter
 from nbdev.config import get_config
+from nbdev.doclinks import nbglob
 from nbdev.frontmatter import FrontmatterProc
 from nbdev.process import NBProcessor
 
 ROOT = Path(__file__).resolve().parent.parent
-NBS = sorted((ROOT/"nbs").glob("*.ipynb"))
-HTML = ROOT/"_html"
+NBS = sorted(Path(p) for p in nbglob(ROOT/"nbs"))  # as nbdev selects them (settings.ini's `recursive`)
 # A cell that calls a plotting function must show a figure.
 PLOTS = re.compile(r"^(?!\s*(def |#)).*\b(plt\.(plot|imshow|subplots|figure|scatter|hist)|sns\.\w+plot|plot_\w+\(|\.plot\()", re.M)
 
@@ -53,17 +49,11 @@ def check_outputs(nb, flags:set, name:str):
                 f"{name}: cell {i} plots but shows no figure:\n{cell.source[:300]}"
 
 
-@pytest.mark.parametrize("path", NBS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", NBS, ids=lambda p: p.relative_to(ROOT/"nbs").with_suffix("").as_posix())
 def test_notebook(path):
     "No notebook needs the data shelf: examples use the bundled samples and the chapters' quick scale runs on them."
     nb, flags = execute(path)
     check_outputs(nb, flags, path.name)
-    node = nbformat.reads(json.dumps(nb2dict(nb)), as_version=4)
-    html, _ = HTMLExporter().from_notebook_node(node)
-    n_images = sum("image/png" in o.get("data", {}) for c in node.cells if c.cell_type == "code" for o in c.outputs)
-    assert html.count("<img") >= n_images, f"{path.name}: the HTML lost figures"
-    HTML.mkdir(exist_ok=True)
-    (HTML/f"{path.stem}.html").write_text(html)
 
 
 def test_render_check_catches_errors_and_missing_figures(tmp_path):
