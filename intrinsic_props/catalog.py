@@ -8,7 +8,9 @@ from __future__ import annotations
 import importlib.resources
 import json
 import os
+import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +77,7 @@ def known_datasets(root=None) -> list:
     names = set(DATASETS)
     for d in data_dirs(root):
         names |= set(_manifest(d))
-        if d.is_dir(): names |= {f.stem for f in d.glob("*.npz")}
+        if d.is_dir(): names |= {f.stem for f in d.glob("*.npz") if not f.stem.endswith(".partial")}  # a download being written
     return sorted(names)
 
 # %% ../nbs/00a_catalog.ipynb #aeeec330
@@ -95,28 +97,36 @@ def _npz_shapes(path:Path) -> dict:
 
 # %% ../nbs/00a_catalog.ipynb #99bedf88
 def _availability_row(name:str, f:Path, meta:dict) -> dict:
-    "One row of `available_datasets`: metadata, images per split and image shape of the npz `f`."
-    shapes = _npz_shapes(f)
-    splits = _npz_splits(shapes)
-    return dict(name=name, domain=meta.get("domain", "unknown"), modality=meta.get("modality", ""),
-                **{s: shapes[f"{s}_labels"][0] for s in splits}, shape="×".join(map(str, shapes[f"{splits[0]}_images"][1:])), file=str(f),
-                license=meta.get("license", ""))
+    "One row of `available_datasets`: metadata, images per split and image shape of the npz `f`; ValueError when unreadable."
+    try:
+        shapes = _npz_shapes(f)
+        splits = _npz_splits(shapes)
+        if not splits: raise ValueError(f"it holds no split ({{split}}_images with {{split}}_labels), only arrays {sorted(shapes)}")
+        return dict(name=name, domain=meta.get("domain", "unknown"), modality=meta.get("modality", ""),
+                    **{s: shapes[f"{s}_labels"][0] for s in splits}, shape="×".join(map(str, shapes[f"{splits[0]}_images"][1:])),
+                    file=str(f), license=meta.get("license", ""))
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, IndexError, ValueError) as e:
+        raise ValueError(str(e) if isinstance(e, ValueError) and str(e).startswith("it holds") else
+                         f"it cannot be read as an npz file ({type(e).__name__}: {e})") from e
 
 # %% ../nbs/00a_catalog.ipynb #48a0b8f6
 DIGITS_SPLITS = {"train": 1437, "test": 360}
 
 # %% ../nbs/00a_catalog.ipynb #a80b7dd5
 def available_datasets(root=None) -> pd.DataFrame:
-    "Every dataset `load_dataset` can read now: domain, images per split, image shape, file and licence."
-    rows = {}
+    "Every dataset `load_dataset` can read now: domain, images per split, image shape, file and licence; unreadable files left out with a warning."
+    rows, broken = {}, set()
     names = known_datasets(root)
     for folder in data_dirs(root):
         manifest = _manifest(folder)
         for name in names:
             f = _dataset_file(name, folder)
-            if f is not None and name not in rows:
-                rows[name] = _availability_row(name, f, {**DATASETS.get(name, {}), **manifest.get(name, {})})
-    if "fashion-mnist" not in rows and DEBIAN_FASHION_MNIST.is_dir():
+            if f is None or name in rows or name in broken: continue
+            try: rows[name] = _availability_row(name, f, {**DATASETS.get(name, {}), **manifest.get(name, {})})
+            except ValueError as e:
+                broken.add(name)  # load_dataset would read this file first, so a copy further down the search is not listed either
+                warnings.warn(f"dataset {name!r} is not listed: {f} {e}; repair or remove the file", stacklevel=2)
+    if "fashion-mnist" not in rows and "fashion-mnist" not in broken and DEBIAN_FASHION_MNIST.is_dir():
         rows["fashion-mnist"] = dict(name="fashion-mnist", domain="natural", modality=DATASETS["fashion-mnist"]["modality"],
                                      train=60000, test=10000, shape="28×28", file=str(DEBIAN_FASHION_MNIST), license="MIT (Zalando SE)")
     rows["digits"] = dict(name="digits", domain="natural", modality=DATASETS["digits"]["modality"], **DIGITS_SPLITS,

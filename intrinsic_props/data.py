@@ -11,6 +11,7 @@ import math
 import struct
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -70,6 +71,28 @@ def _check_labels(labels:torch.Tensor, n:int, classes:list):
         raise ValueError(f"labels must lie in 0..{len(classes)-1} for {len(classes)} classes, "
                          f"got values {int(labels.min())}..{int(labels.max())}")
 
+# %% ../nbs/00_data.ipynb #30e4db20
+def _check_classes(classes:list):
+    "Raise unless the class names are distinct (two labels with one name would be merged)."
+    repeated = sorted({c for c in classes if classes.count(c) > 1})
+    if repeated:
+        raise ValueError(f"class names must be distinct, got {', '.join(f'{c!r} {classes.count(c)} times' for c in repeated)} "
+                         f"in {classes}; labels with one name would be merged: give each class its own name")
+
+# %% ../nbs/00_data.ipynb #31971d94
+def _check_range(intensity_range) -> tuple:
+    "`intensity_range` as (low, high) floats; raise unless both are finite and low < high."
+    try: low, high = (float(v) for v in intensity_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"intensity_range must be a pair (low, high) of numbers, got {intensity_range!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"intensity_range must be finite, got {intensity_range!r}; give the nominal black and white values, e.g. (0, 255)")
+    if not low < high:
+        raise ValueError(f"intensity_range must be (low, high) with low < high, got {intensity_range!r}: "
+                         f"{'an empty range would divide by zero when scaling' if low == high else 'a reversed range would invert the images'}; "
+                         "give the nominal black and white values, e.g. (0, 255) for 8-bit images")
+    return (low, high)
+
 # %% ../nbs/00_data.ipynb #a572c6c4
 @dataclass(repr=False, eq=False)
 class ImageSet:
@@ -89,12 +112,13 @@ class ImageSet:
     def __post_init__(self):
         self.images, self.labels = torch.as_tensor(self.images), torch.as_tensor(self.labels)
         self.classes = [str(c) for c in self.classes]
+        _check_classes(self.classes)
         _check_images(self.images)
         _check_labels(self.labels, len(self.images), self.classes)
         self.labels = self.labels.long()
         if self.domain not in DOMAINS: raise ValueError(f"domain must be one of {DOMAINS}, got {self.domain!r}")
         if self.intensity_range is None: self.intensity_range = _default_range(self.images)
-        self.intensity_range = tuple(float(v) for v in self.intensity_range)
+        self.intensity_range = _check_range(self.intensity_range)
         self.preprocessing = tuple(self.preprocessing)
         self.index = torch.arange(len(self.images)) if self.index is None else torch.as_tensor(self.index).long()
 
@@ -164,24 +188,27 @@ def from_npz(path, # MedMNIST-layout .npz: {split}_images, {split}_labels
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"no npz file at {path}")
     if not zipfile.is_zipfile(path): raise ValueError(f"cannot read {path} as an npz file: it is not a zip archive")
+    kind = lambda e: type(e).__name__ if type(e).__module__ == "builtins" else f"{type(e).__module__}.{type(e).__name__}"
+    damaged = lambda e: ValueError(f"cannot read {path} as an npz file ({kind(e)}: {e}); it is damaged or incomplete: "
+                                   "copy or download it again")
     try:
         with np.load(path, allow_pickle=False) as z:
             splits = _npz_splits(z.files)
-            if split not in splits:
-                found = f"splits {splits}" if splits else f"arrays {sorted(z.files)}"
-                raise ValueError(f"{path} has no split {split!r} (needs {split}_images and {split}_labels); it has {found}")
-            images, labels = z[f"{split}_images"], z[f"{split}_labels"]
-    except (OSError, zipfile.BadZipFile, EOFError) as e:
-        raise ValueError(f"cannot read {path} as an npz file ({type(e).__name__}: {e})") from e
+            if split in splits: images, labels = z[f"{split}_images"], z[f"{split}_labels"]
+            else: found = f"splits {splits}" if splits else f"arrays {sorted(z.files)}"
+    except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as e: raise damaged(e) from e
     except ValueError as e:
-        if "allow_pickle" not in str(e): raise
+        if "allow_pickle" not in str(e): raise damaged(e) from e
         raise ValueError(f"{path} holds object arrays (pickles), which are not loaded; save images and labels as numeric arrays") from e
+    if split not in splits:
+        raise ValueError(f"{path} has no split {split!r} (needs {split}_images and {split}_labels); it has {found}")
     kwargs.setdefault("name", path.stem)
     kwargs.setdefault("source", str(path))
     return from_arrays(images, labels, classes, split=split, **kwargs)
 
 # %% ../nbs/00_data.ipynb #1c5b86ce
-_HIGH_DEPTH = {"I", "I;16", "I;16B", "I;16L", "F"}
+_DEPTH_16 = {"I;16", "I;16B", "I;16L", "I;16N"}
+_NO_RANGE = {"I", "F"} # 32-bit integer and float images: no nominal intensity range
 
 # %% ../nbs/00_data.ipynb #cdd19cba
 def _open_image(path:Path):
@@ -194,6 +221,12 @@ def _open_image(path:Path):
     except (UnidentifiedImageError, OSError) as e:
         raise ValueError(f"cannot read image {path}: {e}") from e
 
+# %% ../nbs/00_data.ipynb #20fb0882
+def _format_peak(im) -> float:
+    "White of `im`'s format: 65535 for 16-bit grayscale, None for 32-bit integer or float, 255 otherwise (8 bits a channel)."
+    if im.mode in _DEPTH_16 or (im.mode == "I" and im.format == "PNG"): return 65535.0  # PNG's "I" is 16-bit grayscale
+    return None if im.mode in _NO_RANGE else 255.0
+
 # %% ../nbs/00_data.ipynb #a78d0c16
 def _size2(size) -> tuple:
     "`size` as (H, W)."
@@ -205,7 +238,7 @@ def from_folder(path, # folder with one sub-folder of images per class
                 channels:int=None, # 1 (grayscale) or 3 (RGB); RGB if any image has colour when None
                 **kwargs, # further `ImageSet` fields: domain, name, source
                ) -> ImageSet:
-    "An `ImageSet` from a folder of class sub-folders of image files (16-bit grayscale kept as float)."
+    "An `ImageSet` from a folder of class sub-folders of image files; mixed bit depths are put on one range, with a warning."
     from PIL import Image
     path = Path(path)
     if not path.is_dir(): raise FileNotFoundError(f"{path} is not a folder")
@@ -213,18 +246,37 @@ def from_folder(path, # folder with one sub-folder of images per class
     files = [(f, c) for c, name in enumerate(classes) for f in sorted((path/name).iterdir()) if f.is_file() and not f.name.startswith(".")]
     if not files: raise ValueError(f"{path} holds no class sub-folders with image files")
     ims = [_open_image(f) for f, _ in files]
-    if channels is None: channels = 1 if all(im.mode in _HIGH_DEPTH | {"1", "L", "LA"} for im in ims) else 3
+    if channels is None: channels = 1 if all(im.mode in _DEPTH_16 | _NO_RANGE | {"1", "L", "LA"} for im in ims) else 3
     if channels not in (1, 3): raise ValueError(f"channels must be 1 or 3, got {channels}")
-    mode = "RGB" if channels == 3 else "F" if any(im.mode in _HIGH_DEPTH for im in ims) else "L"
-    ims = [im.convert(mode) for im in ims]
+    peaks = [_format_peak(im) for im in ims]
+    if None in peaks and len(set(peaks)) > 1:
+        example = lambda has: next(f.name for (f, _), p in zip(files, peaks) if (p is None) == has)
+        raise ValueError(f"{path} mixes images without a nominal intensity range (32-bit integer or float, e.g. {example(True)}) "
+                         f"with 8- or 16-bit ones (e.g. {example(False)}): their values cannot be put on one scale; convert them "
+                         "to one bit depth, or load them with from_arrays and an explicit intensity_range")
+    wide = peaks[0] != 255 or len(set(peaks)) > 1  # read as single-channel float: 16-bit or no nominal range
+    ims = [im.convert("F") if p != 255 else im.convert("RGB" if channels == 3 else "L") for im, p in zip(ims, peaks)]
+    if wide and channels == 1: ims = [im.convert("F") for im in ims]  # one float image mode, so that all resize alike
     size = _size2(size)
     if size is not None: ims = [im if im.size == (size[1], size[0]) else im.resize((size[1], size[0]), Image.BICUBIC) for im in ims]
     sizes = {im.size[::-1] for im in ims}
     if len(sizes) > 1:
         raise ValueError(f"images in {path} have {len(sizes)} different sizes (e.g. {sorted(sizes)[:3]}); pass size=(H, W) to resize them")
+    arrays = [np.asarray(im) for im in ims]
+    if channels == 3: arrays = [a if a.ndim == 3 else np.repeat(a[..., None], 3, axis=-1) for a in arrays]
+    if set(peaks) == {255.0, 65535.0}:
+        arrays = [a.astype(np.float32)*np.float32(65535/p) for a, p in zip(arrays, peaks)]
+        depth = lambda p: [f.name for (f, _), q in zip(files, peaks) if q == p]
+        eight, sixteen = depth(255.0), depth(65535.0)
+        warnings.warn(f"{path}: images of two bit depths, {len(eight)} 8-bit (e.g. {', '.join(eight[:3])}) and {len(sixteen)} "
+                      f"16-bit (e.g. {', '.join(sixteen[:3])}); each was scaled by its own format's range onto 0…65535 "
+                      "(8-bit values ×257) and the set is float32 with intensity_range (0, 65535). Convert the files to one "
+                      "bit depth to avoid this", stacklevel=2)
+    if 65535.0 in peaks: kwargs.setdefault("intensity_range", (0.0, 65535.0))
     kwargs.setdefault("name", path.name)
     kwargs.setdefault("source", str(path))
-    return from_arrays(np.stack([np.asarray(im) for im in ims]), [c for _, c in files], classes, channels_last=channels == 3, **kwargs)
+    return from_arrays(np.stack(arrays).astype(np.float32 if wide else np.uint8, copy=False), [c for _, c in files], classes,
+                       channels_last=channels == 3, **kwargs)
 
 # %% ../nbs/00_data.ipynb #d5875195
 def read_idx(path) -> np.ndarray:
@@ -323,7 +375,8 @@ def load_dataset(name:str, # a name from `known_datasets()`, e.g. "pneumoniamnis
                  download:bool=True, # download through medmnist/torchvision when the file is missing
                 ) -> ImageSet:
     "Load one split (or several joined) of a named dataset from a data folder, downloading it when missing and possible."
-    if not isinstance(name, str): raise TypeError(f"name must be a dataset name (a string), got {name!r}; see known_datasets()")
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a dataset name (a string), got {name!r}; known: {', '.join(known_datasets(root))}")
     name = name.lower()
     if "+" in split: return concat([load_dataset(name, s, root, download) for s in split.split("+")])
     if name == "digits": return _digits(split)
@@ -363,14 +416,22 @@ def _convert_channels(images:torch.Tensor, channels:int) -> torch.Tensor:
     raise ValueError(f"cannot convert {c} channels to {channels}; channels must be 1 or 3")
 
 # %% ../nbs/00_data.ipynb #8b05a3a9
-def _scale_max(images:torch.Tensor, name:str) -> torch.Tensor:
-    "Each image times 255 / its own maximum; blank images stay zero, with a warning."
+def _scale_max(images:torch.Tensor, # N×C×H×W
+               name:str, # the set's name, for messages
+               low:float=0.0, # the low end of the set's intensity range
+              ) -> torch.Tensor:
+    "Each image mapped by (x − f)·255/(max − f), f = min(0, low): ×255/max for non-negative ranges; blank images stay 0, with a warning."
     x = images.float()
+    floor = min(0.0, low)
+    if floor and len(x): x = x - floor
     peak = x.flatten(1).amax(1)
+    if len(x) and float(x.min()) < 0:
+        raise ValueError(f"{name}: values down to {float(x.min()) + floor:g} lie below the low end {low:g} of intensity_range; "
+                         "give an intensity_range that covers the images")
     blank = (peak <= 0).nonzero()[:, 0]
     if len(blank):
-        warnings.warn(f"{name}: {len(blank)} blank image(s) (maximum 0, e.g. index {blank[:5].tolist()}) left at zero "
-                      "instead of dividing by zero; drop them if they are not meaningful")
+        warnings.warn(f"{name}: {len(blank)} blank image(s) (every value {floor:g}, the black of the intensity range; e.g. index "
+                      f"{blank[:5].tolist()}) left at zero: ×255/max is undefined for them; drop them if they are not meaningful")
     factor = torch.zeros_like(peak)
     factor[peak > 0] = 255/peak[peak > 0]
     return x*factor.view(-1, 1, 1, 1)
@@ -391,7 +452,7 @@ def preprocess(data:ImageSet, # images to convert
         x, rng = (x.float() - rng[0])/(rng[1] - rng[0]), (0.0, 1.0)
         steps.append(dict(step="scale", scale="unit"))
     elif scale == "max":
-        x, rng = _scale_max(x, data.name), (0.0, 255.0)
+        x, rng = _scale_max(x, data.name, rng[0]), (0.0, 255.0)
         steps.append(dict(step="scale", scale="max"))
     size = _size2(size)
     if size is not None and size != tuple(x.shape[2:]):
@@ -504,6 +565,7 @@ def find_duplicates(data:ImageSet) -> list:
     "Groups of identical images in `data` (two or more each), sorted by first index."
     groups = {}
     imgs = data.images.contiguous()
+    if imgs.is_floating_point(): imgs = imgs + 0.0  # −0.0 becomes +0.0: images that differ only in the sign of a zero are identical
     for i in range(len(data)):
         groups.setdefault(hashlib.blake2b(imgs[i].numpy().tobytes(), digest_size=16).digest(), []).append(i)
     out = []

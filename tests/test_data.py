@@ -153,3 +153,137 @@ def test_test_data_must_hold_the_classes(digits):
 def test_readme_is_rendered_from_the_index_notebook():
     res = subprocess.run([sys.executable, str(ROOT/"tools"/"readme.py"), "--check"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+# Issue 11: bad inputs at the data level. Each test fails on the code before the fix.
+
+def _save(path, arr, mode=None):
+    from PIL import Image
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr, mode).save(path)
+
+
+@pytest.mark.parametrize("others", [["gray8"], ["rgb8"], ["gray8", "rgb8"]])
+def test_mixed_bit_depths_share_one_range(tmp_path, others):
+    "A 16-bit grayscale PNG beside 8-bit gray or RGB ones: each image on 0…65535 by its own format's range, with a warning."
+    from intrinsic_props.data import from_folder
+    _save(tmp_path/"a"/"deep.png", np.array([[0, 65535], [32768, 1]], np.uint16))
+    arrays = {"gray8": np.array([[0, 255], [128, 1]], np.uint8), "rgb8": np.repeat(np.array([[0, 255], [128, 1]], np.uint8)[..., None], 3, -1)}
+    for name in others: _save(tmp_path/"b"/f"{name}.png", arrays[name])
+    with pytest.warns(UserWarning, match=rf"{len(others)} 8-bit .* and 1 16-bit \(e.g. deep.png\).*onto 0…65535"):
+        ds = from_folder(tmp_path)
+    assert ds.intensity_range == (0.0, 65535.0) and ds.images.dtype == torch.float32
+    assert ds.shape[0] == (3 if "rgb8" in others else 1)
+    for image in ds.images:  # every image's white is 65535 and its black 0, whatever its depth
+        assert image.max() == 65535 and image.min() == 0
+    assert ds.images[1:, 0, 1, 0].tolist() == [128*257.0]*len(others)  # 8-bit values ×257, exactly
+
+
+def test_one_bit_depth_is_read_as_before(tmp_path):
+    "A folder of one depth gives the values as stored, without a warning: uint8 for 8-bit, float32 on 0…65535 for 16-bit."
+    import warnings
+    from intrinsic_props.data import from_folder
+    _save(tmp_path/"eight"/"a"/"x.png", np.array([[3, 250]], np.uint8))
+    _save(tmp_path/"sixteen"/"a"/"x.png", np.array([[3, 4095]], np.uint16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        eight, sixteen = from_folder(tmp_path/"eight"), from_folder(tmp_path/"sixteen")
+    assert eight.images.dtype == torch.uint8 and eight.images.flatten().tolist() == [3, 250] and eight.intensity_range == (0.0, 255.0)
+    assert sixteen.images.flatten().tolist() == [3.0, 4095.0] and sixteen.intensity_range == (0.0, 65535.0)
+
+
+@pytest.mark.parametrize("rng, match", [((1, 0), "reversed range would invert"), ((7, 7), "empty range would divide by zero"),
+                                        ((0, float("inf")), "must be finite"), ((float("nan"), 1), "must be finite"),
+                                        ((1,), "a pair"), ("ab", "a pair"), (None, None)])
+def test_intensity_range_is_checked(rng, match):
+    "ImageSet refuses an intensity range that is not a finite, non-empty pair running upwards (None: inferred)."
+    images = np.full((2, 4, 4), 7, np.float32)
+    if match is None:
+        assert from_arrays(images, [0, 1], intensity_range=rng).intensity_range == (0.0, 255.0)
+        return
+    with pytest.raises(ValueError, match=match): from_arrays(images, [0, 1], intensity_range=rng)
+
+
+def test_duplicate_class_names_are_refused():
+    with pytest.raises(ValueError, match="class names must be distinct, got 'a' 2 times"): from_arrays(np.zeros((2, 4, 4)), [0, 1], ["a", "a"])
+    with pytest.raises(ValueError, match="'1' 2 times"): from_arrays(np.zeros((2, 4, 4)), [0, 1], [1, "1"])  # names are compared as text
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 12))
+def test_max_scaling_from_zero_is_the_papers(seed, n):
+    "For a range from 0 up, scale='max' is x·255/max bit for bit (what the paper does, and what it did before)."
+    x = torch.as_tensor(np.random.default_rng(seed).integers(0, 256, (n, 1, 5, 5), dtype=np.uint8))
+    x[0, 0, 0, 0] = 1  # no blank image
+    p = data_module.preprocess(from_arrays(x, np.arange(n) % 2, ["a", "b"]), scale="max")
+    f = x.float()
+    assert torch.equal(p.images, f*(255/f.flatten(1).amax(1)).view(-1, 1, 1, 1))
+
+
+def test_max_scaling_of_negative_images():
+    "Images below zero are stretched from the range's black, not zeroed; only images at black are blank, and the warning says so."
+    x = torch.tensor([[[[-3.0, -1.0]]], [[[-3.0, -3.0]]], [[[-2.0, 5.0]]]])
+    with pytest.warns(UserWarning, match=r"1 blank image\(s\) \(every value -3, the black of the intensity range; e.g. index \[1\]\)"):
+        p = data_module.preprocess(from_arrays(x, [0, 1, 0], intensity_range=(-3, 5)), scale="max")
+    assert torch.allclose(p.images.flatten(), torch.tensor([0.0, 255.0, 0.0, 0.0, 255/8, 255.0]))
+    with pytest.raises(ValueError, match="values down to -3 lie below the low end 0 of intensity_range"):
+        data_module.preprocess(from_arrays(x, [0, 1, 0], intensity_range=(0, 5)), scale="max")
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_find_duplicates_agrees_with_the_neighbour_pass(seed):
+    "find_duplicates and the neighbour pass find the same groups, with zeros of either sign (−0.0 == +0.0)."
+    from intrinsic_props.neighbors import neighbors
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-1, 2, (12, 1, 2, 2)).astype(np.float32)  # few values: many copies
+    x[rng.random(x.shape) < 0.5] *= -1  # flips the sign of about half the zeros
+    ds = from_arrays(x, np.arange(12) % 2, ["a", "b"])
+    nb = neighbors(ds, k=1, warn_duplicates=False)
+    assert data_module.find_duplicates(ds) == nb.duplicate_groups
+
+
+def test_damaged_npz_is_a_clear_error(tmp_path):
+    "A compressed npz damaged inside an array (zlib.error) is a ValueError that names the file."
+    images = np.random.default_rng(0).integers(0, 256, (4, 32, 32), dtype=np.uint8)
+    np.savez_compressed(tmp_path/"x.npz", train_images=images, train_labels=np.arange(4) % 2)
+    raw = bytearray((tmp_path/"x.npz").read_bytes())
+    at = raw.index(b"train_images.npy") + len(b"train_images.npy") + 20  # inside the deflate stream
+    raw[at:at + 64] = bytes(64)
+    (tmp_path/"x.npz").write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"x.npz as an npz file \(zlib.error.*damaged or incomplete"): data_module.from_npz(tmp_path/"x.npz")
+
+
+def _bad_folder(folder):
+    "A data folder with one good dataset, a junk file, a truncated file, one without a split and a leftover partial download."
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(folder/"toy.npz", train_images=np.zeros((6, 8, 8), np.uint8), train_labels=np.arange(6) % 2)
+    (folder/"junk.npz").write_bytes(b"junk")
+    (folder/"cut.npz").write_bytes((folder/"toy.npz").read_bytes()[:200])
+    np.savez(folder/"nosplit.npz", images=np.zeros((2, 8, 8), np.uint8))
+    np.savez(folder/"toy2.partial.npz", train_images=np.zeros((6, 8, 8), np.uint8), train_labels=np.arange(6) % 2)
+
+
+def test_bad_files_in_the_data_folder_do_not_hide_the_others(tmp_path):
+    "available_datasets lists the readable datasets and warns once for each unreadable file, naming it; no partial download."
+    from intrinsic_props.catalog import available_datasets, known_datasets
+    _bad_folder(tmp_path)
+    with pytest.warns(UserWarning) as caught: table = available_datasets(tmp_path)
+    said = [str(w.message) for w in caught]
+    assert {"toy", "digits"} <= set(table.name) and not {"junk", "cut", "nosplit", "toy2", "toy2.partial"} & set(table.name)
+    for name in ("junk", "cut", "nosplit"): assert sum(f"{name}.npz" in s for s in said) == 1, said
+    assert not {"toy2", "toy2.partial"} & set(known_datasets(tmp_path))
+    with pytest.raises(ValueError, match="junk.npz"): load_dataset("junk", root=tmp_path)
+
+
+def test_datasets_command_survives_bad_files(tmp_path):
+    "`intrinsic-props datasets` on a folder with bad files lists the rest, exits 0 and names each bad file on stderr."
+    _bad_folder(tmp_path)
+    res = subprocess.run(["intrinsic-props", "datasets", "--root", str(tmp_path), "--json"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "toy" in {r["name"] for r in json.loads(res.stdout)}
+    assert all(f"{name}.npz" in res.stderr for name in ("junk", "cut", "nosplit")), res.stderr
+
+
+def test_load_dataset_without_a_name_lists_the_names():
+    with pytest.raises(TypeError, match="got None; known: .*breastmnist"): load_dataset(None)
