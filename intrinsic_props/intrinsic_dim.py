@@ -5,6 +5,7 @@
 # %% ../nbs/02_intrinsic_dim.ipynb #8687c719
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from dataclasses import dataclass
@@ -12,17 +13,19 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from .data import ImageSet
 from .neighbors import as_points, neighbors
 
 # %% auto #0
-__all__ = ['NEAR_DUPLICATE_ALPHA', 'POOLS', 'TWONN_METHODS', 'POOL_NAMES', 'knn_distances', 'DuplicatesWarning', 'Duplicates',
-           'find_near_duplicates', 'deduplicate', 'MLE', 'TwoNN', 'relative_difference', 'confidence_interval',
+__all__ = ['NEAR_DUPLICATE_ALPHA', 'DUPLICATE_HANDLING', 'MIN_POINTS', 'LOCAL_FRACTION', 'POOLS', 'TWONN_METHODS', 'POOL_NAMES',
+           'knn_distances', 'DuplicatesWarning', 'Duplicates', 'find_near_duplicates', 'nonzero_distances',
+           'deduplicate', 'FewPointsWarning', 'MLE', 'TwoNN', 'relative_difference', 'confidence_interval',
            'dimension_vs_k', 'plot_dimension_vs_k', 'skdim_names', 'SkdimEstimator', 'estimator']
 
 # %% ../nbs/02_intrinsic_dim.ipynb #e980158b
@@ -53,6 +56,23 @@ def knn_distances(data, # N×D array/tensor, `ImageSet`, or precomputed neighbou
         return distances[:, :k], indices[:, :k]
     nb = neighbors(data.images.reshape(len(data), -1) if isinstance(data, ImageSet) else data, k=k, warn_duplicates=False)
     return nb.distances.numpy(), nb.indices.numpy()
+
+# %% ../nbs/02_intrinsic_dim.ipynb #f1df2519
+_FINITE = "ensure_all_finite" if "ensure_all_finite" in inspect.signature(check_array).parameters else "force_all_finite"
+
+def _checked_input(est:BaseEstimator, # the estimator being fitted; `n_features_in_` is set on it
+                   X, # N×D array-like, tensor, `ImageSet` or precomputed neighbours
+                  ):
+    "`X` checked as scikit-learn checks arrays (sparse, complex, object, empty refused in its words); tensors, `ImageSet`s and neighbours as they are."
+    if _is_neighbours(X):
+        if getattr(X, "dim", 0): est.n_features_in_ = int(X.dim)
+        else: est.__dict__.pop("n_features_in_", None)
+        return X
+    if not isinstance(X, (ImageSet, torch.Tensor)):
+        X = check_array(X, accept_sparse=False, dtype="numeric", ensure_2d=False, allow_nd=True, ensure_min_samples=2,
+                        estimator=est, **{_FINITE: False})  # NaN/inf and shapes: `neighbors` names the rows and the fix
+    est.n_features_in_ = int(np.prod(X.shape)) if isinstance(X, ImageSet) else int(X.shape[1]) if X.ndim == 2 else 0
+    return X
 
 # %% ../nbs/02_intrinsic_dim.ipynb #92f2d5a8
 class DuplicatesWarning(UserWarning):
@@ -101,10 +121,15 @@ def find_near_duplicates(distances:np.ndarray, # N×k neighbour distances (k ≥
     return Duplicates(exact, near, k, bulk, math.exp(log_threshold), alpha)
 
 # %% ../nbs/02_intrinsic_dim.ipynb #6d398acb
-def _warn_duplicates(dup:Duplicates, estimator:str):
-    "Say how many exact and near-duplicates `estimator` met and what it did with them."
+def _warn_duplicates(dup:Duplicates, estimator:str, skipped:bool=False):
+    "Say how many exact and near-duplicates `estimator` met and what it did with them (`skipped`: their zero distances, the authors' way)."
     n = len(dup.exact)
-    if dup.n_exact:
+    if dup.n_exact and skipped:
+        warnings.warn(f"{estimator}: {dup.n_exact} of {n} points have an exact duplicate; as in the authors' code "
+                      "(duplicates='skip_zero'), zero distances are skipped: every point is kept, with its nearest points at a "
+                      "non-zero distance, so each copy counts once more. Keep one copy of each with `deduplicate` and refit, or "
+                      "leave the copies out with duplicates='drop'.", DuplicatesWarning, stacklevel=4)
+    elif dup.n_exact:
         warnings.warn(f"{estimator}: {dup.n_exact} of {n} points have an exact duplicate (nearest neighbour at distance 0), "
                       f"where the log distance ratios are infinite; they are left out of the estimate ({n - dup.n_exact} "
                       "points used). Keep one copy of each with `deduplicate` and refit.", DuplicatesWarning, stacklevel=4)
@@ -123,6 +148,43 @@ def _screen_duplicates(distances:np.ndarray, estimator:str) -> Duplicates:
     if dup.exact.all(): raise ValueError("every point has an exact duplicate; nothing is left to estimate from")
     return dup
 
+# %% ../nbs/02_intrinsic_dim.ipynb #a2deec81
+DUPLICATE_HANDLING = ("drop", "skip_zero")
+
+# %% ../nbs/02_intrinsic_dim.ipynb #d53b9193
+def nonzero_distances(data, # N×D array/tensor, `ImageSet`, or precomputed neighbours (wide enough to reach past the copies)
+                      k:int, # non-zero distances per point
+                     ) -> tuple:
+    "(N×k distances to each point's k nearest points at a non-zero distance, ascending; copies of each point): zeros skipped, as the authors' code."
+    width = data.distances.shape[1] if _is_neighbours(data) else k
+    while True:
+        distances = knn_distances(data, width)[0]
+        zeros = (distances == 0).sum(1)
+        short = width - zeros < k  # rows whose table ends before k non-zero distances
+        if not short.any(): return np.take_along_axis(distances, zeros[:, None] + np.arange(k), 1), zeros
+        i = int(np.argmax(short))
+        n = len(distances)
+        if _is_neighbours(data):
+            raise ValueError(f"skipping zero distances needs {k} non-zero distances per point, but the neighbours hold {width} "
+                             f"per point and point {i} has {zeros[i]} copies among them; compute the neighbours with a larger k "
+                             "(k + the largest group of copies − 1)")
+        if width >= n - 1:
+            raise ValueError(f"point {i} has {n - 1 - zeros[i]} points at a non-zero distance, fewer than k={k}: it and its "
+                             "copies are most of the data; keep one copy of each with `deduplicate`, or lower k")
+        full = zeros == width  # copies may go on beyond the table
+        width = min(n - 1, max(int(zeros[~full].max(initial=0)) + k, 2*width if full.any() else 0))
+
+# %% ../nbs/02_intrinsic_dim.ipynb #daa7d6b5
+def _screen_skipped(distances:np.ndarray, # N×k non-zero distances, from `nonzero_distances`
+                    copies:np.ndarray, # copies of each point
+                    estimator:str, # name in the messages
+                   ) -> Duplicates:
+    "Report the exact copies whose zero distances were skipped, and find and report near-duplicates among the rest."
+    dup = find_near_duplicates(distances)
+    dup.exact, dup.near = copies > 0, dup.near & (copies == 0)
+    _warn_duplicates(dup, estimator, skipped=True)
+    return dup
+
 # %% ../nbs/02_intrinsic_dim.ipynb #dcbb5cc9
 def deduplicate(data, # N×D array/tensor, `ImageSet`, or precomputed neighbours
                 k:int=20, # neighbours searched: groups of up to k near-identical points are found
@@ -135,6 +197,30 @@ def deduplicate(data, # N×D array/tensor, `ImageSet`, or precomputed neighbours
     links = coo_matrix((np.ones(len(rows)), (rows, indices[rows, cols])), shape=(len(distances),)*2)
     _, group = connected_components(links, directed=False)
     return np.sort(np.unique(group, return_index=True)[1])
+
+# %% ../nbs/02_intrinsic_dim.ipynb #d4a5310e
+MIN_POINTS = 20 # fewer pooled points: the sampling error alone is tens of percent
+LOCAL_FRACTION = 0.2 # neighbourhoods holding more of the points than this are not local
+
+# %% ../nbs/02_intrinsic_dim.ipynb #8b8f4d36
+class FewPointsWarning(UserWarning):
+    "Too few points for a meaningful intrinsic-dimension estimate; the message says why."
+
+# %% ../nbs/02_intrinsic_dim.ipynb #6426ce62
+def _warn_few_points(n:int, # points pooled
+                     k:int, # neighbours per point
+                     estimator:str, # name in the message
+                     stacklevel:int=3, # frame the warning is reported at
+                    ):
+    "Warn when `n` points are too few for a meaningful estimate with `k` neighbours, saying why."
+    need = max(MIN_POINTS, math.ceil(k/LOCAL_FRACTION))
+    if n >= need: return
+    why = [f"each point's {k} neighbours are {k/max(n - 1, 1):.0%} of the others, so the estimate describes the set's overall "
+           "shape, not its local dimension"] if k > LOCAL_FRACTION*n else []
+    if n < MIN_POINTS: why.append(f"pooled over {n} points its sampling error alone is tens of percent")
+    warnings.warn(f"{estimator}: {n} points are too few for a meaningful estimate with k={k}: {'; '.join(why)}. "
+                  f"Use at least {need} points ({MIN_POINTS} or more, and {1/LOCAL_FRACTION:g}·k or more)" + (", or a smaller k" if k > 2 else ""),
+                  FewPointsWarning, stacklevel=stacklevel)
 
 # %% ../nbs/02_intrinsic_dim.ipynb #c0e6d330
 POOLS = ("mle", "mean", "median")
@@ -152,27 +238,37 @@ class MLE(BaseEstimator):
                  k:int=20, # neighbours per point (self excluded)
                  pool:str="mle", # "mle": MacKay–Ghahramani, 1/mean(1/m_i); "mean": Levina–Bickel; "median"
                  unbiased:bool=False, # normalise by k-2 instead of k-1 (the authors' choice)
+                 duplicates:str="drop", # exact copies: "drop" them, or "skip_zero": skip zero distances and keep them (the authors')
                 ):
-        self.k, self.pool, self.unbiased = k, pool, unbiased
+        self.k, self.pool, self.unbiased, self.duplicates = k, pool, unbiased, duplicates
 
     def _check_params(self):
         if self.pool not in POOLS: raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
         low = 3 if self.unbiased else 2
         if not isinstance(self.k, (int, np.integer)) or self.k < low:
             raise ValueError(f"k must be an integer ≥ {low} {'with' if self.unbiased else 'without'} unbiased=True, got {self.k!r}")
+        if self.duplicates not in DUPLICATE_HANDLING:
+            raise ValueError(f"duplicates must be one of {DUPLICATE_HANDLING}, got {self.duplicates!r}")
 
     def fit(self, X, y=None):
         "Estimate the dimension of `X` (N×D data, an `ImageSet`, or precomputed neighbours); `y` is ignored."
         self._check_params()
-        distances, _ = knn_distances(X, self.k)
-        self.duplicates_ = _screen_duplicates(distances, "MLE")
-        used = ~self.duplicates_.exact
+        X = _checked_input(self, X)
+        if self.duplicates == "drop":
+            distances, _ = knn_distances(X, self.k)
+            self.duplicates_ = _screen_duplicates(distances, "MLE")
+            used = ~self.duplicates_.exact
+        else:
+            distances, copies = nonzero_distances(X, self.k)
+            self.duplicates_ = _screen_skipped(distances, copies, "MLE")
+            used = np.ones(len(distances), dtype=bool)
         with np.errstate(divide="ignore"):
             local = (self.k - 2 if self.unbiased else self.k - 1)/np.sum(np.log(distances[used, -1:]/distances[used]), axis=1)
         self.dimension_pw_ = np.full(len(distances), np.nan)
         self.dimension_pw_[used] = local
         self.n_points_ = int(used.sum())
         self.dimension_ = self.pooled(self.pool)
+        _warn_few_points(self.n_points_, self.k, "MLE")
         return self
 
     def pooled(self, pool:str) -> float:
@@ -191,7 +287,7 @@ class MLE(BaseEstimator):
 
     def _pointwise(self) -> np.ndarray:
         "Per-point quantities the estimate pools, one per point used."
-        return self.dimension_pw_[~self.duplicates_.exact]
+        return self.dimension_pw_[~np.isnan(self.dimension_pw_)]
 
 # %% ../nbs/02_intrinsic_dim.ipynb #7502391e
 def _twonn_fit(log_mu:np.ndarray, discard:float, method:str) -> float:
@@ -217,20 +313,30 @@ class TwoNN(BaseEstimator):
     def __init__(self,
                  discard:float=0.1, # fraction of the largest ratios r2/r1 dropped (0: only the largest, as the authors)
                  method:str="linear", # "linear": Facco's line through the origin; "mle": censored maximum likelihood
+                 duplicates:str="drop", # exact copies: "drop" them, or "skip_zero": skip zero distances and keep them (the authors')
                 ):
-        self.discard, self.method = discard, method
+        self.discard, self.method, self.duplicates = discard, method, duplicates
 
     def fit(self, X, y=None):
         "Estimate the dimension of `X` (N×D data, an `ImageSet`, or precomputed neighbours); `y` is ignored."
         if self.method not in TWONN_METHODS: raise ValueError(f"method must be one of {TWONN_METHODS}, got {self.method!r}")
         if not 0 <= self.discard < 1: raise ValueError(f"discard must be a fraction in [0, 1), got {self.discard!r}")
-        distances, _ = knn_distances(X, 2)
-        self.duplicates_ = _screen_duplicates(distances, "TwoNN")
-        used = ~self.duplicates_.exact
+        if self.duplicates not in DUPLICATE_HANDLING:
+            raise ValueError(f"duplicates must be one of {DUPLICATE_HANDLING}, got {self.duplicates!r}")
+        X = _checked_input(self, X)
+        if self.duplicates == "drop":
+            distances, _ = knn_distances(X, 2)
+            self.duplicates_ = _screen_duplicates(distances, "TwoNN")
+            used = ~self.duplicates_.exact
+        else:
+            distances, copies = nonzero_distances(X, 2)
+            self.duplicates_ = _screen_skipped(distances, copies, "TwoNN")
+            used = np.ones(len(distances), dtype=bool)
         self.mu_ = np.full(len(distances), np.nan)
         self.mu_[used] = distances[used, 1]/distances[used, 0]
         self.n_points_ = int(used.sum())
         self.dimension_ = _twonn_fit(np.log(self.mu_[used]), self.discard, self.method)
+        _warn_few_points(self.n_points_, 2, "TwoNN")
         return self
 
     def _pool_sample(self, log_mu:np.ndarray) -> float:
@@ -239,7 +345,7 @@ class TwoNN(BaseEstimator):
 
     def _pointwise(self) -> np.ndarray:
         "Per-point quantities the estimate pools, one per point used."
-        return np.log(self.mu_[~self.duplicates_.exact])
+        return np.log(self.mu_[~np.isnan(self.mu_)])
 
 # %% ../nbs/02_intrinsic_dim.ipynb #c094c27f
 def relative_difference(a:float, b:float) -> float:

@@ -137,6 +137,7 @@ class SampledLabelSharpness:
     n_cross:int # of which of different classes
     m:int # images drawn
     seed:int # seed of the draw
+    n_identical:int=0 # sampled cross-class pairs of identical images, left out (K_F is over distinct images)
     drawn:tuple=field(default=(), repr=False) # indices of the m images drawn
 
 # %% ../nbs/03_label_sharpness.ipynb #367cf0a6
@@ -163,9 +164,16 @@ def sampled_label_sharpness(X, # N×D array or tensor, or an ImageSet
     p, q = torch.cat(first), torch.cat(second)
     cross = codes[p] != codes[q]
     d = pair_sq_distances(X, p, q, "fp64").sqrt().cpu()
-    k = torch.where(cross & (d > 0), 1/d, torch.where(cross, math.inf, 0.0))
+    k = torch.where(cross & (d > 0), 1/d, 0.0)
+    identical = cross & (d == 0)
+    if identical.any():
+        i = int(identical.nonzero()[0, 0])
+        warnings.warn(f"{int(identical.sum())} sampled pair(s) of identical images with different labels (e.g. images {int(p[i])} "
+                      f"and {int(q[i])}) left out, as the authors' code does: K_F is over distinct images; label_sharpness "
+                      "reports the copies, and find_duplicates finds them", stacklevel=2)
     best = int(torch.argmax(k))
-    return SampledLabelSharpness(float(k[best]), (int(p[best]), int(q[best])), len(p), int(cross.sum()), m, seed, tuple(drawn.tolist()))
+    return SampledLabelSharpness(float(k[best]), (int(p[best]), int(q[best])), len(p), int(cross.sum()), m, seed,
+                                 int(identical.sum()), tuple(drawn.tolist()))
 
 # %% ../nbs/03_label_sharpness.ipynb #e8f8a103
 def plot_sharpest_pairs(data:ImageSet, # the images the result was computed on

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .data import ImageSet
-from .intrinsic_dim import MLE, DuplicatesWarning, TwoNN, confidence_interval
+from .intrinsic_dim import MLE, DuplicatesWarning, FewPointsWarning, TwoNN, _warn_few_points, confidence_interval
 from .label_sharpness import label_sharpness
 from .neighbors import as_points, neighbors
 
@@ -34,8 +34,8 @@ class Measurement:
     d_mle:float # MLE, MacKay–Ghahramani pooling (1/mean(1/m_i)), (k−1) normaliser
     d_mle_mean:float # MLE, Levina–Bickel pooling (mean of m_i)
     d_twonn:float # TwoNN (Facco), largest 10 % of ratios discarded
-    d_mle_authors:float # the authors' d_data: MLE, MacKay–Ghahramani pooling, (k−2) normaliser
-    d_twonn_authors:float # the authors' TwoNN: only the largest ratio discarded
+    d_mle_authors:float # the authors' d_data: MLE, MacKay–Ghahramani pooling, (k−2) normaliser, zero distances skipped
+    d_twonn_authors:float # the authors' TwoNN: only the largest ratio discarded, zero distances skipped
     d_mle_low:float # bootstrap interval of `d_mle` (None unless measured with n_boot > 0)
     d_mle_high:float
     d_twonn_low:float # bootstrap interval of `d_twonn` (None unless measured with n_boot > 0)
@@ -64,6 +64,17 @@ def describe_preprocessing(steps:tuple) -> str:
         parts.append(f"{s['step']}({rest})")
     return " → ".join(parts)
 
+# %% ../nbs/04b_measure.ipynb #96a58a6c
+def _authors_neighbours(X, # the N×D points of the pass
+                        nb, # the pass's neighbours
+                        k:int, # neighbours per point
+                        **kwargs, # device, memory, precision of the pass
+                       ):
+    "Neighbours for the authors' estimators: `nb` without exact copies; else a pass wide enough to reach k points past every copy."
+    if not nb.duplicate_groups: return nb
+    width = min(len(X) - 1, k + max(len(g.indices) for g in nb.duplicate_groups) - 1)
+    return neighbors(X, k=width, warn_duplicates=False, **kwargs)
+
 # %% ../nbs/04b_measure.ipynb #e5e276e4
 def measure(data, # an ImageSet, or an N×D array/tensor of points (then pass `y`)
             y=None, # class labels when `data` is plain points
@@ -78,14 +89,22 @@ def measure(data, # an ImageSet, or an N×D array/tensor of points (then pass `y
            ) -> Measurement:
     "Intrinsic dimension (MLE both poolings, TwoNN) and label sharpness (exact, robust) from one neighbour pass."
     t0 = time.perf_counter()
+    if isinstance(k, (int, np.integer)) and len(data) < k + 1:
+        raise ValueError(f"measure: {len(data)} points{' (an empty set)' if not len(data) else ''} cannot have k={k} neighbours "
+                         f"each: need at least k+1 = {k + 1} points; lower k or pass more images")
     X, y = as_points(data, y)
     if y is None: raise ValueError("measure needs class labels for label sharpness: pass an ImageSet or y=")
     nb = neighbors(X, y, k=k, device=device, progress=progress, memory=memory, precision=precision)
-    mle = MLE(k=k, pool="mle").fit(nb)
-    twonn = TwoNN(discard=0.1).fit(nb)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DuplicatesWarning)  # the same screen as the fits above, already reported
-        authors_mle, authors_twonn = MLE(k=k, pool="mle", unbiased=True).fit(nb), TwoNN(discard=0).fit(nb)
+        warnings.simplefilter("ignore", FewPointsWarning)  # said once below, for the whole record
+        mle = MLE(k=k, pool="mle").fit(nb)
+        twonn = TwoNN(discard=0.1).fit(nb)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DuplicatesWarning)  # the same copies as above, already reported
+            wide = _authors_neighbours(X, nb, k, device=device, memory=memory, precision=precision)
+            authors_mle = MLE(k=k, pool="mle", unbiased=True, duplicates="skip_zero").fit(wide)
+            authors_twonn = TwoNN(discard=0, duplicates="skip_zero").fit(wide)
+    _warn_few_points(len(X), k, "measure")
     ks = label_sharpness(X, nb.labels, quantile=quantile, nb=nb)
     interval = lambda est: confidence_interval(est, n_boot=n_boot, level=level) if n_boot else (None, None)
     (mle_low, mle_high), (twonn_low, twonn_high) = interval(mle), interval(twonn)

@@ -260,7 +260,7 @@ def test_invariant_to_similarity_transforms_and_order(scale, shift, seed):
 
 def test_estimators_follow_scikit_learn():
     est = MLE(k=7, pool="mean")
-    assert clone(est).get_params() == dict(k=7, pool="mean", unbiased=False)
+    assert clone(est).get_params() == dict(k=7, pool="mean", unbiased=False, duplicates="drop")
     assert est.fit(curved(100, 2)) is est and est.dimension_ > 0
     assert TwoNN().set_params(discard=0).get_params()["discard"] == 0
 
@@ -311,3 +311,146 @@ def test_unknown_estimator_lists_the_names():
         estimator("PCA")
     with pytest.raises(ValueError, match="unknown estimator 'nope'"):
         estimator("skdim.nope")
+
+
+# --- issue 11: the authors' handling of exact copies, too few points, scikit-learn's checks ---------------------------
+
+def authors_distances(x, k):
+    "What the authors' neighbour search (ppope/dimensions' KNNComputerNoCheck) keeps: each row's k smallest non-zero distances."
+    d = np.sort(np.linalg.norm(x[:, None] - x[None], axis=-1), axis=1)
+    return np.array([row[row > 0][:k] for row in d])
+
+
+def authors_mle(x, k=20):
+    "ppope/dimensions' intrinsic_dim_sample_wise_double_mle on those distances, pooled by 1/mean(1/m_i)."
+    d = authors_distances(x, k)
+    return 1/np.mean(np.log(d[:, k - 1:k]/d[:, :k - 1]).sum(1)/(k - 2))
+
+
+def authors_twonn(x):
+    "ppope/dimensions' twonn: sorted μ = r2/r1 of non-zero distances, the largest dropped, a line through the origin."
+    d = authors_distances(x, 2)
+    n = len(x)
+    mu = np.sort(d[:, 1]/d[:, 0])[:n - 1]
+    lx, y = np.log(mu), -np.log(1 - np.arange(1, n)/n)
+    return np.linalg.lstsq(np.c_[lx, np.zeros(n - 1)], y, rcond=None)[0][0]
+
+
+def ball(n, d, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d))
+    return x*rng.uniform(size=(n, 1))**(1/d)/np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("groups", [[50], [3, 3, 3], [2]*20, [25, 2]])
+@pytest.mark.parametrize("k", [5, 20])
+def test_authors_mode_matches_their_code_with_exact_copies(groups, k):
+    "duplicates='skip_zero' is the authors' computation on data with copies (a 5-d ball with 50 copies of one point, …)."
+    x = ball(600, 5)
+    x = np.vstack([x] + [x[[g]*size] for g, size in enumerate(groups)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DuplicatesWarning)
+        mle = MLE(k, "mle", True, "skip_zero").fit(x)
+        twonn = TwoNN(discard=0, duplicates="skip_zero").fit(x)
+    assert relative_difference(mle.dimension_, authors_mle(x, k)) < 1e-10
+    assert relative_difference(twonn.dimension_, authors_twonn(x)) < 1e-10
+    assert mle.n_points_ == twonn.n_points_ == len(x) and not np.isnan(mle.dimension_pw_).any()  # every copy kept
+
+
+def test_authors_mode_differs_from_ours_only_with_copies():
+    "The 5-d ball with 50 copies of one point: the authors' mode matches their code, ours (copies dropped) does not."
+    x = ball(1000, 5)
+    x = np.vstack([x, x[[0]*50]])
+    with pytest.warns(DuplicatesWarning, match="51 of 1050 points have an exact duplicate; as in the authors' code"):
+        theirs = MLE(20, "mle", True, "skip_zero").fit(x).dimension_
+    with pytest.warns(DuplicatesWarning, match="51 of 1050 points have an exact duplicate.*left out"):
+        ours = MLE(20, "mle", True).fit(x).dimension_
+    assert relative_difference(theirs, authors_mle(x)) < 1e-10 and relative_difference(ours, theirs) > 1e-3
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(30, 200), d=st.integers(1, 8), k=st.integers(3, 25), seed=st.integers(0, 2**16))
+def test_authors_mode_is_ours_without_copies(n, d, k, seed):
+    "Without exact copies duplicates='skip_zero' changes nothing, bit for bit, for every estimate and per-point value."
+    x = curved(n, d, seed=seed)
+    k = min(k, n - 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for a, b in ((MLE(k, "mle", True), MLE(k, "mle", True, "skip_zero")), (MLE(k, "mean"), MLE(k, "mean", False, "skip_zero")),
+                     (TwoNN(discard=0), TwoNN(discard=0, duplicates="skip_zero")), (TwoNN(), TwoNN(duplicates="skip_zero"))):
+            nb = neighbours(x, k)
+            a.fit(nb), b.fit(nb)
+            assert a.dimension_ == b.dimension_
+            assert np.array_equal(getattr(a, "dimension_pw_", getattr(a, "mu_", None)), getattr(b, "dimension_pw_", getattr(b, "mu_", None)))
+
+
+def test_authors_mode_needs_neighbours_past_the_copies():
+    x = np.vstack([curved(100, 2), curved(100, 2)[[0]*10]])
+    with pytest.raises(ValueError, match="the neighbours hold 5 per point and point 0 has 5 copies among them"):
+        MLE(5, duplicates="skip_zero").fit(neighbours(x, 5))
+    with pytest.warns(DuplicatesWarning):
+        wide = MLE(5, duplicates="skip_zero").fit(neighbours(x, 15)).dimension_
+    with pytest.warns(DuplicatesWarning):
+        assert MLE(5, duplicates="skip_zero").fit(x).dimension_ == wide  # from the points, it searches as far as needed
+    with pytest.raises(ValueError, match="duplicates must be one of"):
+        TwoNN(duplicates="keep").fit(x)
+
+
+@pytest.mark.parametrize("n,k,warns", [(21, 20, True), (50, 20, True), (99, 20, True), (100, 20, False), (3, 2, True),
+                                       (19, 2, True), (20, 2, False), (19, 3, True), (40, 5, False)])
+def test_too_few_points_warn(n, k, warns):
+    "Fewer than 20 points, or fewer than 5k: the estimate comes with a FewPointsWarning that says why."
+    from intrinsic_props.intrinsic_dim import FewPointsWarning
+    x = curved(n, 2, seed=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = (TwoNN(discard=0) if k == 2 else MLE(k)).fit(x)
+    few = [str(w.message) for w in caught if w.category is FewPointsWarning]
+    assert len(few) == warns and np.isfinite(est.dimension_)
+    if warns: assert f"{n} points are too few for a meaningful estimate with k={k}" in few[0]
+
+
+def test_scikit_learn_check_estimator():
+    """scikit-learn's own checks all pass. scikit-dimension lists as expected failures the checks that assume a `transform`;
+    ours have no `transform`, and scikit-learn skips those checks, so the list is empty."""
+    import sklearn
+    from sklearn.utils.estimator_checks import check_estimator
+    if tuple(int(p) for p in sklearn.__version__.split(".")[:2]) < (1, 6):
+        pytest.skip("expected_failed_checks needs scikit-learn ≥ 1.6")
+    EXPECTED_FAILURES = {}  # check name -> why; e.g. "check_methods_subset_invariance": "needs transform" where one exists
+    for est in (MLE(k=3), TwoNN()):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results = check_estimator(est, expected_failed_checks=EXPECTED_FAILURES, on_fail=None)
+        failed = {r["check_name"]: repr(r["exception"])[:300] for r in results if r["status"] == "failed"}
+        assert not failed, failed
+        assert len(results) >= 40
+
+
+def with_dict(x):
+    "x as an object array with a dict in it, as scikit-learn's check_dtype_object makes it."
+    x = x.astype(object)
+    x[0, 0] = {"a": 1}
+    return x
+
+
+@pytest.mark.parametrize("bad,error,match", [
+    ("sparse", TypeError, "dense data is required"), ("complex", ValueError, "Complex data not supported"),
+    ("dict", TypeError, "argument must be a string or a (real )?number"), ("one", ValueError, r"Found array with 1 sample\(s\)"),
+    ("empty", ValueError, r"Found array with 0 sample\(s\)"), ("nofeatures", ValueError, r"0 feature\(s\)")])
+@pytest.mark.parametrize("est", [MLE(k=3), TwoNN()], ids=["MLE", "TwoNN"])
+def test_inputs_refused_in_scikit_learns_words(est, bad, error, match):
+    from scipy.sparse import csr_matrix
+    x = curved(40, 2)
+    X = {"sparse": lambda: csr_matrix(x), "complex": lambda: x + 1j, "one": lambda: x[:1], "empty": lambda: x[:0],
+         "nofeatures": lambda: x[:, :0], "dict": lambda: with_dict(x)}[bad]()
+    with pytest.raises(error, match=match): clone(est).fit(X)
+
+
+def test_n_features_in_for_every_input():
+    from intrinsic_props.neighbors import neighbors
+    images = np.random.default_rng(0).uniform(size=(60, 1, 4, 4))
+    ds = from_arrays(images, np.zeros(60, dtype=int), channels_last=False)
+    for X in (images.reshape(60, -1), torch.from_numpy(images.reshape(60, -1)), ds, neighbors(ds.flat(), k=3), images.reshape(60, -1).astype(object)):
+        assert MLE(k=3).fit(X).n_features_in_ == 16
+    assert not hasattr(MLE(k=3).fit(neighbours(images.reshape(60, -1), 3)), "n_features_in_")  # a bare table does not know D

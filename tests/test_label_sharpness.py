@@ -93,3 +93,19 @@ def test_breastmnist_exact_and_robust(data):
 
 def test_single_class_is_refused():
     with pytest.raises(ValueError, match="single class"): label_sharpness(np.zeros((4, 2)), [1, 1, 1, 1])
+
+
+@settings(max_examples=20, deadline=None)
+@given(labelled_sets(), st.integers(0, 1000), st.integers(1, 5))
+def test_sampled_leaves_out_identical_pairs_of_different_classes(case, seed, copies):
+    "Identical cross-class pairs are left out (K_F is over distinct images), counted and warned about: never an infinite value."
+    import warnings
+    x, y, _ = case
+    x = np.vstack([x, np.repeat(x[:1], copies, 0)])
+    y = np.concatenate([y, np.full(copies, y[0])])
+    y[-1] = y[y != y[0]][0]  # the last copy of image 0 has another label
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s = sampled_label_sharpness(x, y, m=len(x), batch_size=1, seed=seed)  # batch size 1: every ordered pair is compared
+    assert s.n_identical > 0 and any("identical images with different labels" in str(w.message) for w in caught)
+    assert math.isfinite(s.value) and s.value == pytest.approx(brute_force(x, y, distinct_only=True), rel=1e-12)
