@@ -89,7 +89,9 @@ def measure(data, # an ImageSet, or an N×D array/tensor of points (then pass `y
            ) -> Measurement:
     "Intrinsic dimension (MLE both poolings, TwoNN) and label sharpness (exact, robust) from one neighbour pass."
     t0 = time.perf_counter()
-    if isinstance(k, (int, np.integer)) and len(data) < k + 1:
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 3:
+        raise ValueError(f"measure needs an integer k ≥ 3 (the authors' MLE divides by k − 2), got {k!r}")
+    if len(data) < k + 1:
         raise ValueError(f"measure: {len(data)} points{' (an empty set)' if not len(data) else ''} cannot have k={k} neighbours "
                          f"each: need at least k+1 = {k + 1} points; lower k or pass more images")
     X, y = as_points(data, y)
