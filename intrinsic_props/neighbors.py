@@ -9,7 +9,7 @@ import math
 import os
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,11 +18,13 @@ import torch
 from .data import DuplicateGroup, ImageSet
 
 # %% auto #0
-__all__ = ['UNIT_ROUNDOFF', 'INPUT_ROUNDOFF', 'GRAM_CHUNK', 'BLOCK_CAP', 'SCRATCH', 'SEGMENT', 'resolve_device', 'as_points',
-           'class_codes', 'gamma', 'rounding_bound', 'matmul_precision', 'truncate_tf32_', 'gather_rows',
-           'centred_points', 'approx_sq_distances', 'free_memory', 'plan_memory', 'class_blocks', 'candidate_pass',
-           'certified', 'uncapped_rows', 'pair_route', 'pair_error', 'chunk_bounds', 'pair_sq_distances',
-           'smallest_pairs', 'unsettled', 'exact_sq_distances', 'zero_distance_groups', 'Neighbors', 'neighbors']
+__all__ = ['UNIT_ROUNDOFF', 'INPUT_ROUNDOFF', 'GRAM_CHUNK', 'FP32_NODES', 'GPU_PRECISION', 'BLOCK_CAP', 'INDEX_CAP', 'SCRATCH',
+           'SEGMENT', 'resolve_device', 'as_points', 'class_codes', 'gamma', 'rounding_bound', 'precision_state',
+           'restore_precision', 'set_fp32_precision', 'matmul_precision', 'truncate_tf32_', 'resolve_precision',
+           'gather_rows', 'centred_points', 'approx_sq_distances', 'free_memory', 'plan_memory', 'class_blocks',
+           'candidate_pass', 'certified', 'uncapped_rows', 'pair_route', 'pair_error', 'chunk_bounds',
+           'pair_sq_distances', 'smallest_pairs', 'unsettled', 'exact_sq_distances', 'zero_distance_groups',
+           'Neighbors', 'autocast_off', 'neighbors']
 
 # %% ../nbs/01_neighbors.ipynb #87f063a8
 def resolve_device(device="auto") -> torch.device:
@@ -102,21 +104,66 @@ def rounding_bound(dim:int, # D, the number of coordinates
     return gamma(L + 8, UNIT_ROUNDOFF[precision]) + 2*v*(1 + 2*v)
 
 # %% ../nbs/01_neighbors.ipynb #3b82b62f
+FP32_NODES = ("", "cuda.matmul", "cudnn", "cudnn.conv", "cudnn.rnn", "mkldnn", "mkldnn.matmul", "mkldnn.conv", "mkldnn.rnn")
+_NEW_API = hasattr(torch.backends, "fp32_precision")  # PyTorch ≥ 2.9
+
+def _node(path:str):
+    "The `torch.backends` object holding the `fp32_precision` flag `path` (\"\": the generic one)."
+    obj = torch.backends
+    for part in filter(None, path.split(".")): obj = getattr(obj, part)
+    return obj
+
+def precision_state() -> dict:
+    "PyTorch's float32 precision settings: every `fp32_precision` flag and the legacy matmul precision."
+    if not _NEW_API: return dict(nodes={}, legacy=torch.get_float32_matmul_precision(), cudnn=torch.backends.cudnn.allow_tf32)
+    nodes = {p: _node(p).fp32_precision for p in FP32_NODES}
+    _node("cuda.matmul").fp32_precision = _node("mkldnn.matmul").fp32_precision = "ieee"  # the legacy getter cannot fail now
+    legacy = torch.get_float32_matmul_precision()
+    _node("cuda.matmul").fp32_precision, _node("mkldnn.matmul").fp32_precision = nodes["cuda.matmul"], nodes["mkldnn.matmul"]
+    return dict(nodes=nodes, legacy=legacy)
+
+def restore_precision(state:dict):
+    "Put PyTorch's float32 precision settings back to `state` (from `precision_state`), exactly."
+    torch.set_float32_matmul_precision(state["legacy"])  # sets the two matmul flags too, set again below
+    for p, v in state["nodes"].items(): _node(p).fp32_precision = v
+    if "cudnn" in state: torch.backends.cudnn.allow_tf32 = state["cudnn"]
+
+def set_fp32_precision(matmul:str, # "tf32" (CUDA tensor cores; IEEE through oneDNN) or "ieee"
+                       conv:str=None, # "tf32" or "ieee" for cuDNN's convolutions (and RNNs); unchanged when None
+                      ):
+    "Set float32 products to `matmul`, legacy and new settings agreeing, and cuDNN's convolutions to `conv`."
+    torch.set_float32_matmul_precision("high" if matmul == "tf32" else "highest")
+    if _NEW_API:
+        torch.backends.mkldnn.matmul.fp32_precision = "ieee"
+        if conv: torch.backends.cudnn.conv.fp32_precision = torch.backends.cudnn.rnn.fp32_precision = conv
+    elif conv: torch.backends.cudnn.allow_tf32 = conv == "tf32"
+
 @contextmanager
 def matmul_precision(precision:str="fp32"):
-    "Run float32 matrix products in exactly `precision` (\"tf32\": CUDA tensor cores; else IEEE float32) inside the block; restore after."
-    backends = torch.backends.cuda.matmul, torch.backends.mkldnn.matmul
-    old = [b.fp32_precision for b in backends]
-    backends[0].fp32_precision, backends[1].fp32_precision = ("tf32" if precision == "tf32" else "ieee"), "ieee"
+    "Float32 matrix products in exactly `precision` inside the block (\"tf32\": CUDA tensor cores; else IEEE); every setting restored after."
+    state = precision_state()
+    set_fp32_precision("tf32" if precision == "tf32" else "ieee")
     try: yield
-    finally:
-        for b, o in zip(backends, old): b.fp32_precision = o
+    finally: restore_precision(state)
 
 # %% ../nbs/01_neighbors.ipynb #c0f9d8d3
 def truncate_tf32_(x:torch.Tensor, # float32 values, changed in place
                   ) -> torch.Tensor:
     "`x` with each float32 mantissa cut to TF32's 10 bits (truncation toward zero), in place."
     return x.view(torch.int32).bitwise_and_(~0x1FFF).view(torch.float32)
+
+# %% ../nbs/01_neighbors.ipynb #06410648
+GPU_PRECISION = "tf32"  # the default precision of a pass on CUDA (see above)
+
+def resolve_precision(precision:str, # "auto", "fp32", "tf32" or "tf32-emulated"
+                      device:torch.device, # where the pass runs
+                     ) -> str:
+    "The precision of a pass on `device`: \"auto\" is `GPU_PRECISION` on CUDA and \"fp32\" elsewhere; others as given, checked."
+    if precision == "auto": return GPU_PRECISION if device.type == "cuda" else "fp32"
+    if precision not in UNIT_ROUNDOFF: raise ValueError(f"precision must be \"auto\" or one of {list(UNIT_ROUNDOFF)}, got {precision!r}")
+    if precision == "tf32" and device.type != "cuda":
+        raise ValueError("precision='tf32' needs a CUDA device; use precision='fp32' ('tf32-emulated' computes TF32's products here)")
+    return precision
 
 # %% ../nbs/01_neighbors.ipynb #9efcfd84
 def _words(X:torch.Tensor) -> torch.dtype:
@@ -170,12 +217,14 @@ def approx_sq_distances(A:torch.Tensor, # centred float32 points
 
 # %% ../nbs/01_neighbors.ipynb #6c0a8e49
 BLOCK_CAP = {"cpu": 1024, "cuda": 16384}
+INDEX_CAP = 2**31 - 1  # most elements of one panel on CUDA, whose kernels (topk, masks) then index it in 32 bits
 SCRATCH = {"cpu": 2**23, "cuda": 2**26}
 
 # %% ../nbs/01_neighbors.ipynb #3048cb51
 def free_memory(device:torch.device) -> int:
-    "Bytes free on `device` now: GPU memory for CUDA, available RAM otherwise."
-    if device.type == "cuda": return torch.cuda.mem_get_info(device)[0]
+    "Bytes free on `device` now: on CUDA the GPU's free memory plus the blocks PyTorch's allocator holds unused; available RAM otherwise."
+    if device.type == "cuda":  # cached blocks are free to the pass: the allocator reuses them, or releases them when short
+        return torch.cuda.mem_get_info(device)[0] + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
     try: return os.sysconf("SC_AVPHYS_PAGES")*os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError): return 4*2**30
 
@@ -195,10 +244,13 @@ def plan_memory(n:int, # points
     if memory is None: memory = int(free_memory(device)*(0.9 if device.type == "cuda" else 0.5))
     if block_size is None:
         block_size = min(n, BLOCK_CAP.get(device.type, 2048), max(64, -(-n//8)), max(0, (memory - fixed)//row))
+        if device.type == "cuda" and 4*INDEX_CAP//row < min(64, n):
+            raise ValueError(f"{n} points are too many for one pass on a GPU: 64 rows of panel would exceed 2^31 elements")
         if block_size < min(64, n):
             raise MemoryError(f"the pass needs about {(fixed + row*min(64, n))/2**20:.0f} MiB on {device} for {n} points "
                               f"of dimension {dim}; the budget is {memory/2**20:.0f} MiB: raise memory=, or lower N or the resolution")
     if block_size < 1: raise ValueError(f"block_size must be a positive integer, got {block_size}")
+    if device.type == "cuda": block_size = min(block_size, 4*INDEX_CAP//row)  # row: 4 bytes per element of the panels
     panel = row*block_size
     scratch = max(panel, min(SCRATCH["cuda"], memory - fixed)) if device.type == "cuda" else SCRATCH["cpu"]
     return block_size, fixed + max(panel, scratch), scratch
@@ -495,6 +547,7 @@ class Neighbors:
     block_size:int=0 # rows per block
     peak_bytes:int=0 # predicted peak memory of the pass
     seconds:float=0.0 # wall time of the pass
+    stages:dict=field(default_factory=dict) # wall seconds of each stage (prepare, centre, candidates, certify, uncapped, exact, finish)
 
     def __len__(self): return len(self.distances)
 
@@ -533,6 +586,21 @@ class Neighbors:
                 f"{self.n_uncapped} rows recomputed uncapped, distances by the {self.route} route ({self.n_refined} pairs "
                 f"refined in float64), {self.seconds:.2f} s")
 
+# %% ../nbs/01_neighbors.ipynb #df45ea11
+def autocast_off(device:torch.device) -> ExitStack:
+    "A context with autocast disabled on `device`'s type and on the CPU: float32 stays float32 inside a caller's `torch.autocast`."
+    stack = ExitStack()
+    for kind in dict.fromkeys((device.type, "cpu")): stack.enter_context(torch.autocast(kind, enabled=False))
+    return stack
+
+class _Clock:
+    "Wall seconds per stage, the device's queue drained at each mark."
+    def __init__(self, device:torch.device, start:float): self.device, self.last, self.stages = device, start, {}
+    def mark(self, stage:str):
+        if self.device.type == "cuda": torch.cuda.synchronize(self.device)
+        now = time.perf_counter()
+        self.stages[stage], self.last = now - self.last, now
+
 # %% ../nbs/01_neighbors.ipynb #ed7e68c7
 def _duplicates_warning(groups:list, n:int):
     "Warn that `groups` of identical points give zero distances, with counts and the fix."
@@ -550,7 +618,7 @@ def neighbors(X, # N×D array or tensor (any real dtype), or an ImageSet
               memory:int=None, # bytes the pass may use on the device; see `plan_memory`
               block_size:int=None, # rows per block; derived from `memory` when None
               progress:bool=False, # show a progress bar
-              precision:str="fp32", # products in "fp32", "tf32" (CUDA tensor cores) or "tf32-emulated"; results are exact either way
+              precision:str="auto", # products in "fp32", "tf32" (CUDA tensor cores) or "tf32-emulated"; "auto": `GPU_PRECISION` on CUDA, else "fp32"; results are exact either way
               margin:int=None, # extra candidates kept per point beyond k (default k//2 + 4; 2k + 4 with TF32); affects speed only
               warn_duplicates:bool=True, # warn about identical points; False for callers that report them themselves
              ) -> Neighbors:
@@ -561,9 +629,7 @@ def neighbors(X, # N×D array or tensor (any real dtype), or an ImageSet
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1: raise ValueError(f"k must be a positive integer, got {k!r}")
     if n < k + 1: raise ValueError(f"{n} points cannot have k={k} neighbours each: need at least k+1 = {k + 1} points; lower k")
     dev = resolve_device(device)
-    if precision not in UNIT_ROUNDOFF: raise ValueError(f"precision must be one of {list(UNIT_ROUNDOFF)}, got {precision!r}")
-    if precision == "tf32" and dev.type != "cuda":
-        raise ValueError("precision='tf32' needs a CUDA device; use precision='fp32' ('tf32-emulated' computes TF32's products here)")
+    precision = resolve_precision(precision, dev)
     codes, classes = class_codes(y, n) if y is not None else (None, None)
     wide = precision != "fp32"  # TF32's wider bound crowds more points near each row's k-th: keep more candidates
     margin = (2*k + 4 if wide else k//2 + 4) if margin is None else margin
@@ -571,38 +637,47 @@ def neighbors(X, # N×D array or tensor (any real dtype), or an ImageSet
     c_other = min(24 if wide else 6, c) if codes is not None else 0
     copy = X.numel()*X.element_size() if X.device != dev else 0
     B, peak, scratch = plan_memory(n, dim, c, c_other, dev, copy, memory, block_size)
-    X = X.to(dev).contiguous()
-    order = torch.argsort(codes, stable=True).to(dev) if codes is not None else torch.arange(n, device=dev)
-    sorted_codes = codes.to(dev)[order] if codes is not None else None
-    blocks = class_blocks(sorted_codes, n, B)
-    class_end = ([n]*len(blocks) if codes is None else
-                 torch.searchsorted(sorted_codes, sorted_codes[[s for s, _ in blocks]], right=True).tolist())
-    with matmul_precision(precision):
-        A, sq = centred_points(X, order, chunk=max(1, scratch//((X.element_size() + 8)*dim)))  # rows, their float32 copy and squares
-        if not float(sq.max()) < 2.0**125:
-            raise ValueError(f"X is too large for the pass's float32 products: a centred point has squared norm {float(sq.max()):.3g} "
-                             "(float32 holds up to 3.4e38); divide X by a constant (distances scale with it)")
-        if precision == "tf32-emulated": truncate_tf32_(A)  # the products' inputs; the norms stay those of the float32 points
-        V, VI, W, WI = candidate_pass(A, sq, blocks, class_end, c, c_other, progress)
-        norms = sq.sqrt()
-        bound = rounding_bound(dim, precision)*(norms + norms.max())**2
-        ok, kr, kc = certified(V, VI, k, bound)
-        ok_o, orr, oc = certified(W, WI, 1, bound) if codes is not None else (torch.ones_like(ok), kr[:0], kc[:0])
-        keep = ok & ok_o
-        kr, kc, orr, oc = kr[keep[kr]], kc[keep[kr]], orr[keep[orr]], oc[keep[orr]]
-        redo = (~keep).nonzero()[:, 0]
-        if len(redo):
-            more = uncapped_rows(A, sq, redo, k, bound, sorted_codes, scratch)
-            kr, kc, orr, oc = (torch.cat([a, b]) for a, b in zip((kr, kc, orr, oc), more))
-    del A, V, VI, W, WI
-    kr, kc, orr, oc = order[kr], order[kc], order[orr], order[oc]
-    route = pair_route(X.dtype, fast=float(norms.max()) < 2.0**50)
-    (sq_k, sq_o), n_refined = exact_sq_distances(X, [(kr, kc, k, False), (orr, oc, 1, True)], route, scratch)
-    distances, indices = smallest_pairs(kr, kc, sq_k, n, k)
-    other = smallest_pairs(orr, oc, sq_o, n, 1) if codes is not None else None
-    distances, indices = distances.cpu(), indices.cpu()
+    clock = _Clock(dev, t0)
+    with autocast_off(dev):
+        X = X.to(dev).contiguous()
+        order = torch.argsort(codes, stable=True).to(dev) if codes is not None else torch.arange(n, device=dev)
+        sorted_codes = codes.to(dev)[order] if codes is not None else None
+        blocks = class_blocks(sorted_codes, n, B)
+        class_end = ([n]*len(blocks) if codes is None else
+                     torch.searchsorted(sorted_codes, sorted_codes[[s for s, _ in blocks]], right=True).tolist())
+        clock.mark("prepare")
+        with matmul_precision(precision):
+            A, sq = centred_points(X, order, chunk=max(1, scratch//((X.element_size() + 8)*dim)))  # rows, their float32 copy and squares
+            if not float(sq.max()) < 2.0**125:
+                raise ValueError(f"X is too large for the pass's float32 products: a centred point has squared norm {float(sq.max()):.3g} "
+                                 "(float32 holds up to 3.4e38); divide X by a constant (distances scale with it)")
+            if precision == "tf32-emulated": truncate_tf32_(A)  # the products' inputs; the norms stay those of the float32 points
+            clock.mark("centre")
+            V, VI, W, WI = candidate_pass(A, sq, blocks, class_end, c, c_other, progress)
+            clock.mark("candidates")
+            norms = sq.sqrt()
+            bound = rounding_bound(dim, precision)*(norms + norms.max())**2
+            ok, kr, kc = certified(V, VI, k, bound)
+            ok_o, orr, oc = certified(W, WI, 1, bound) if codes is not None else (torch.ones_like(ok), kr[:0], kc[:0])
+            keep = ok & ok_o
+            kr, kc, orr, oc = kr[keep[kr]], kc[keep[kr]], orr[keep[orr]], oc[keep[orr]]
+            redo = (~keep).nonzero()[:, 0]
+            clock.mark("certify")
+            if len(redo):
+                more = uncapped_rows(A, sq, redo, k, bound, sorted_codes, scratch)
+                kr, kc, orr, oc = (torch.cat([a, b]) for a, b in zip((kr, kc, orr, oc), more))
+            clock.mark("uncapped")
+        del A, V, VI, W, WI
+        kr, kc, orr, oc = order[kr], order[kc], order[orr], order[oc]
+        route = pair_route(X.dtype, fast=float(norms.max()) < 2.0**50)
+        (sq_k, sq_o), n_refined = exact_sq_distances(X, [(kr, kc, k, False), (orr, oc, 1, True)], route, scratch)
+        clock.mark("exact")
+        distances, indices = smallest_pairs(kr, kc, sq_k, n, k)
+        other = smallest_pairs(orr, oc, sq_o, n, 1) if codes is not None else None
+        distances, indices = distances.cpu(), indices.cpu()
     groups = zero_distance_groups(distances, indices, None if codes is None else np.asarray(classes, dtype=object)[codes.numpy()])
     if groups and warn_duplicates: _duplicates_warning(groups, n)
+    clock.mark("finish")
     return Neighbors(distances, indices, *((other[0][:, 0].cpu(), other[1][:, 0].cpu()) if other else (None, None)),
                      codes, classes, groups, dim, len(redo), route, n_refined, str(dev), precision, B, peak,
-                     time.perf_counter() - t0)
+                     time.perf_counter() - t0, clock.stages)

@@ -16,7 +16,7 @@ from torch import nn
 from .data import ImageSet
 from .intrinsic_dim import TwoNN, estimator as make_estimator
 from .models import SmallCNN, arch_name, check_input, eval_mode, model_device
-from .training import batches
+from .training import batches, ieee_float32
 
 # %% auto #0
 __all__ = ['penultimate_layer', 'layer_names', 'profile_layers', 'activations', 'repr_dim', 'id_profile', 'plot_id_profile']
@@ -81,7 +81,7 @@ def activations(model:nn.Module, # a trained network
         return hook
     handles = [model.get_submodule(n).register_forward_hook(recorder(n)) for n in dict.fromkeys(names)]
     try:
-        with eval_mode(model), torch.no_grad():
+        with eval_mode(model), torch.no_grad(), ieee_float32(model_device(model)):  # no TF32 convolutions on CUDA
             for x, _ in batches(data, batch_size, model_device(model)): model(x)
     finally:
         for h in handles: h.remove()

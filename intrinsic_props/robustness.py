@@ -17,7 +17,7 @@ from torch import nn
 
 from .data import ImageSet
 from .models import eval_mode, model_device
-from .training import Score, batches, check_data, evaluate, to_device
+from .training import Score, batches, check_data, evaluate, ieee_float32, to_device
 
 # %% auto #0
 __all__ = ['PAPER_EPS', 'ATTACKS', 'eps_in_units', 'fgsm', 'pgd', 'attack', 'attack_eval']
@@ -46,8 +46,8 @@ def _losses(model:nn.Module, x:torch.Tensor, y:torch.Tensor) -> torch.Tensor:
 
 # %% ../nbs/07_robustness.ipynb #7f2f287d
 def _input_gradient(model:nn.Module, x:torch.Tensor, y:torch.Tensor) -> tuple:
-    "Per-image cross-entropy at `x` and its gradient with respect to `x`."
-    with torch.enable_grad():
+    "Per-image cross-entropy at `x` and its gradient with respect to `x`, in IEEE float32."
+    with torch.enable_grad(), ieee_float32(x.device):
         x = x.detach().requires_grad_(True)
         loss = _losses(model, x, y)
         grad, = torch.autograd.grad(loss.sum(), x)
@@ -86,7 +86,7 @@ def pgd(model:nn.Module, # classifier in eval mode
     for step in range(steps + 1):
         if step < steps: loss, grad = _input_gradient(model, x_adv, y)
         else:
-            with torch.no_grad(): loss = _losses(model, x_adv, y)
+            with torch.no_grad(), ieee_float32(x.device): loss = _losses(model, x_adv, y)
         better = loss > best_loss
         best = torch.where(better.view(-1, *[1]*(x.ndim - 1)), x_adv, best)
         best_loss = torch.where(better, loss, best_loss)

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .data import BinaryTask, ImageSet
 from .models import PAPER_ARCHITECTURES, arch_name, check_input, eval_mode, family, model_device, seeded
-from .neighbors import resolve_device
+from .neighbors import precision_state, resolve_device, restore_precision, set_fp32_precision
 
 # %% auto #0
 __all__ = ['PRESETS', 'as_input', 'batches', 'check_data', 'Score', 'ieee_float32', 'evaluate', 'TrainSettings', 'train_settings',
@@ -69,18 +69,17 @@ class Score(NamedTuple):
 # %% ../nbs/06_training.ipynb #a0d05528
 def _autocast(device:torch.device, amp:bool):
     "bf16 autocast on CUDA when `amp`; a no-op elsewhere."
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
 
 # %% ../nbs/06_training.ipynb #6ea30d87
 @contextmanager
 def ieee_float32(device:torch.device):
-    "IEEE float32 matrix products and convolutions on CUDA inside the block (no TF32, as on a CPU); the settings restored after."
-    backends = (torch.backends.cuda.matmul, torch.backends.cudnn.conv) if device.type == "cuda" else ()
-    old = [b.fp32_precision for b in backends]
-    for b in backends: b.fp32_precision = "ieee"
+    "IEEE float32 matrix products and convolutions on CUDA inside the block (no TF32, as on a CPU); every setting restored after."
+    if device.type != "cuda": yield; return
+    state = precision_state()
+    set_fp32_precision("ieee", conv="ieee")
     try: yield
-    finally:
-        for b, o in zip(backends, old): b.fp32_precision = o
+    finally: restore_precision(state)
 
 # %% ../nbs/06_training.ipynb #245affd8
 def evaluate(model:nn.Module, # a classifier
@@ -243,7 +242,7 @@ def recalibrate_bn(model:nn.Module, # a network with batch-norm layers (others a
     if not norms: return model
     device = model_device(model)
     momenta = [m.momentum for m in norms]
-    with eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad(), (nullcontext() if amp else ieee_float32(device)):
         for m in norms: m.reset_running_stats(); m.momentum = None; m.train()  # momentum None: a plain average of the batches
         try:
             for x in images.split(batch_size):
@@ -285,7 +284,7 @@ def train(model:nn.Module, # a classifier, e.g. from `build_model`; trained in p
     x, y = task.train.images.to(device), task.train.labels.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, fused=cuda)
     order, history = torch.Generator().manual_seed(s.seed), []
-    with seeded(s.seed, device), cudnn_autotune(cuda):
+    with seeded(s.seed, device), cudnn_autotune(cuda), (nullcontext() if s.amp else ieee_float32(device)):
         model.train()
         bar = tqdm(range(1, s.epochs + 1), desc=f"{s.arch} {task.train.name}", disable=not progress, leave=False)
         for epoch in bar:

@@ -176,14 +176,17 @@ def test_memory_budget_sets_the_block():
     assert peak == 4*8000*64 + 12*8000*(1 + 12 + 6) + 48*12*8000 + 4*B*8000 and scratch == 2**23 < 4*B*8000
 
 
-@pytest.mark.parametrize("n, dim, memory", [(100_000, 4096, 130*2**30), (1000, 224*224, 2**32), (5000, 4096, 130*2**20)])
+@pytest.mark.parametrize("n, dim, memory", [(100_000, 4096, 130*2**30), (1000, 224*224, 2**32), (5000, 4096, 130*2**20),
+                                           (1_000_000, 4096, 124*2**30), (200_000, 224*224, 2**40)])
 def test_gpu_plan_keeps_scratch_inside_the_budget(n, dim, memory):
-    "On CUDA (planned here without one) the scratch buffers take the panel's place, at least 64 MiB where the budget allows."
+    "On CUDA (planned here without one) the scratch buffers take the panel's place, at least 64 MiB where the budget allows; panels stay under 2^31 elements."
+    from intrinsic_props.neighbors import INDEX_CAP
     fixed = 4*n*dim + 12*n*(1 + 65 + 24) + 48*65*n
     B, peak, scratch = plan_memory(n, dim, 65, 24, torch.device("cuda"), memory=memory)
     panel = 4*B*n*(2 if dim > 4096 else 1)
     assert peak == fixed + max(panel, scratch) <= memory
     assert scratch == max(panel, min(2**26, memory - fixed))
+    assert panel//4 <= INDEX_CAP
 
 
 def test_exact_step_buffers_stay_within_scratch():
@@ -240,14 +243,107 @@ def test_bool_points_are_refused():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_equals_cpu():
+    "The GPU's lists are the CPU's; the float32 route's distances each within `Neighbors.tolerance` of the exact ones (so within twice it of each other)."
+    from intrinsic_props.neighbors import pair_error
     x = np.random.default_rng(1).normal(size=(2000, 300)).astype(np.float32)
     y = np.arange(2000) % 2
     cpu = neighbors(x, y, k=20, device="cpu")
-    for precision in ("fp32", "tf32"):
-        gpu = neighbors(x, y, k=20, device="cuda", precision=precision)
-        np.testing.assert_array_equal(gpu.indices.numpy(), cpu.indices.numpy())
-        np.testing.assert_allclose(gpu.distances.numpy(), cpu.distances.numpy(), rtol=1e-12)
-        np.testing.assert_array_equal(gpu.other_index.numpy(), cpu.other_index.numpy())
+    d, i, (od, oi) = brute_force(x, y, 20)
+    for precision in ("fp32", "tf32", "auto"):
+        for points in (x, torch.from_numpy(x).cuda()):  # on the host and on the device
+            gpu = neighbors(points, y, k=20, device="cuda", precision=precision)
+            rtol, atol = gpu.tolerance
+            np.testing.assert_array_equal(gpu.indices.numpy(), cpu.indices.numpy())
+            np.testing.assert_allclose(gpu.distances.numpy(), d, rtol=rtol, atol=atol)
+            assert ((gpu.distances - cpu.distances).abs() <= 2*(rtol*cpu.distances + atol)).all()
+            np.testing.assert_array_equal(gpu.other_index.numpy(), cpu.other_index.numpy())
+            np.testing.assert_allclose(gpu.other_distance.numpy(), od, rtol=pair_error("fp64", 300)[0])
+
+
+@pytest.mark.parametrize("precision", ["fp32", "tf32-emulated"])
+def test_a_callers_autocast_does_not_change_the_pass(precision):
+    "Inside torch.autocast (bf16 on the CPU; the same holds for CUDA's) the pass gives what it gives outside, uncapped rows included."
+    x = torch.randn(800, 300, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(800) % 3
+    plain = neighbors(x, y, k=10, margin=0, precision=precision)
+    with torch.autocast("cpu", dtype=torch.bfloat16): inside = neighbors(x, y, k=10, margin=0, precision=precision)
+    assert plain.n_uncapped > 0
+    for name in ("indices", "distances", "other_index", "other_distance"): assert torch.equal(getattr(inside, name), getattr(plain, name)), name
+
+
+PRECISION_STATES = {"default": lambda: None, "legacy high": lambda: torch.set_float32_matmul_precision("high"),
+                    "legacy medium": lambda: torch.set_float32_matmul_precision("medium"),
+                    "generic tf32": lambda: setattr(torch.backends, "fp32_precision", "tf32"),
+                    "mkldnn bf16": lambda: setattr(torch.backends.mkldnn.matmul, "fp32_precision", "bf16"),
+                    "mixed": lambda: setattr(torch.backends.cuda.matmul, "fp32_precision", "tf32")}
+
+
+@pytest.fixture
+def pristine_precision():
+    from intrinsic_props.neighbors import precision_state, restore_precision
+    state = precision_state()
+    yield
+    restore_precision(state)
+
+
+def observed_precision():
+    "Every fp32_precision flag and what the legacy getter says, or that it fails."
+    from intrinsic_props.neighbors import FP32_NODES, _node
+    try: legacy = torch.get_float32_matmul_precision()
+    except RuntimeError: legacy = "fails"
+    return {p: _node(p).fp32_precision for p in FP32_NODES}, legacy
+
+
+@pytest.mark.parametrize("state", list(PRECISION_STATES))
+def test_matmul_precision_restores_every_setting(state, pristine_precision):
+    "From any starting state (legacy API, generic flag, mixed settings the legacy getter refuses): inside, the legacy getter works and says what runs; after, every flag and the getter are as before."
+    from intrinsic_props.neighbors import matmul_precision
+    from intrinsic_props.training import ieee_float32
+    PRECISION_STATES[state]()
+    before = observed_precision()
+    for precision, inside in (("fp32", "highest"), ("tf32", "high"), ("tf32-emulated", "highest")):
+        with matmul_precision(precision):
+            assert torch.get_float32_matmul_precision() == inside
+            assert torch.backends.mkldnn.matmul.fp32_precision == "ieee"
+            assert torch.backends.cuda.matmul.fp32_precision == ("tf32" if precision == "tf32" else "ieee")
+        assert observed_precision() == before
+    with ieee_float32(torch.device("cuda")):  # flags only: no GPU needed
+        assert torch.get_float32_matmul_precision() == "highest"
+        assert (torch.backends.cudnn.conv.fp32_precision, torch.backends.cuda.matmul.fp32_precision) == ("ieee", "ieee")
+    assert observed_precision() == before
+    x = np.random.default_rng(0).normal(size=(300, 20)).astype(np.float32)
+    neighbors(x, k=5)
+    assert observed_precision() == before
+
+
+def test_free_memory_counts_pytorchs_cached_blocks(monkeypatch):
+    "On CUDA the memory PyTorch's allocator holds but does not use is free to the pass."
+    from intrinsic_props.neighbors import free_memory
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d: (3*2**30, 140*2**30))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda d: 100*2**30)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda d: 40*2**30)
+    assert free_memory(torch.device("cuda", 0)) == 63*2**30
+    B, peak, _ = plan_memory(100_000, 4096, 65, 24, torch.device("cuda", 0))  # the plan's default budget: 90 % of it
+    assert peak <= 0.9*63*2**30 and B == 12_500
+
+
+def test_a_million_images_fit_an_h200():
+    "N = 1 000 000 uint8 64×64 images copied from the host, TF32's lists: the plan fits an H200 with panels under 2^31 elements."
+    from intrinsic_props.neighbors import INDEX_CAP
+    budget = int(0.9*138*2**30)
+    n = 1_000_000
+    B, peak, scratch = plan_memory(n, 4096, 65, 24, torch.device("cuda"), copy_bytes=n*4096, memory=budget)
+    assert B*n <= INDEX_CAP < (B + 1)*n and B == 2147
+    assert peak == 4*n*4096 + 12*n*90 + n*4096 + 48*65*n + 4*B*n < 32*2**30 < budget
+    assert scratch == 4*B*n  # the scratch buffers take the panel's place: the uncapped rows' chunks stay under 2^31 elements too
+
+
+def test_stages_are_timed():
+    x = np.random.default_rng(0).normal(size=(500, 20)).astype(np.float32)
+    nb = neighbors(x, np.arange(500) % 2, k=5)
+    assert list(nb.stages) == ["prepare", "centre", "candidates", "certify", "uncapped", "exact", "finish"]
+    assert all(s >= 0 for s in nb.stages.values()) and sum(nb.stages.values()) <= nb.seconds + 1e-3
+    assert nb.precision == "fp32"  # "auto" on a CPU
 
 
 def round_toward_zero(x:torch.Tensor) -> torch.Tensor:
@@ -299,7 +395,7 @@ def test_tf32_emulated_pass_is_exact(data, margin):
 
 def test_tf32_needs_cuda_or_emulation():
     with pytest.raises(ValueError, match="'tf32-emulated' computes TF32's products here"): neighbors(np.zeros((5, 2)), k=2, precision="tf32", device="cpu")
-    with pytest.raises(ValueError, match="precision must be one of"): neighbors(np.zeros((5, 2)), k=2, precision="bf16")
+    with pytest.raises(ValueError, match="precision must be \"auto\" or one of"): neighbors(np.zeros((5, 2)), k=2, precision="bf16")
 
 
 def test_cuda_devices_resolve_with_their_index(monkeypatch):

@@ -170,3 +170,21 @@ def test_pgd_keeps_the_best_iterate_without_host_syncs():
     with HostSyncs() as syncs: before = masked_pgd(model, x, y, 0.05, (0, 1), 7, torch.Generator().manual_seed(3))
     assert "index_put_" in syncs.ops and "index" in syncs.ops  # what the detector sees in the old update
     assert torch.equal(ours, before)
+
+
+def test_attack_gradients_are_ieee_float32(monkeypatch):
+    "Every loss and gradient of FGSM and PGD is computed inside `ieee_float32` (on CUDA: no TF32 convolutions, which would blur the signs)."
+    from contextlib import contextmanager
+    import intrinsic_props.robustness as R
+    real, entered = R.ieee_float32, []
+    @contextmanager
+    def recorder(device):
+        entered.append(torch.is_grad_enabled())
+        with real(device): yield
+    monkeypatch.setattr(R, "ieee_float32", recorder)
+    model, data = tiny_cnn(), image_set()
+    fgsm(model, data.images, data.labels, 0.05, (0, 1))
+    assert entered == [True]
+    entered.clear()
+    pgd(model, data.images, data.labels, 0.05, (0, 1), steps=3, generator=torch.Generator().manual_seed(0))
+    assert entered == [True]*3 + [False]

@@ -230,3 +230,28 @@ def test_training_waits_for_the_device_once_an_epoch(digits):
         with host_syncs(torch.device("cpu")) as syncs: quick(build_model("small_cnn", 1, seed=0), digits, epochs=epochs, batch_size=8)
         counts.append(len(syncs["ops"]))
     assert (counts[1] - counts[0])/2 == 2
+
+
+def test_evaluate_is_float32_inside_a_callers_autocast(digits):
+    "A caller's autocast region (bf16 on the CPU here, CUDA's on a GPU) does not change the float32 evaluation."
+    model = build_model("small_cnn", 1, seed=0)
+    outside = evaluate(model, digits.test)
+    with torch.autocast("cpu", dtype=torch.bfloat16): inside = evaluate(model, digits.test)
+    assert inside == outside
+
+
+def test_fp32_runs_train_in_ieee_float32(digits, monkeypatch):
+    "amp=False trains inside `ieee_float32` (on CUDA: no TF32 in convolutions or products, unlike PyTorch's default); amp=True only evaluates there."
+    from contextlib import contextmanager
+    import intrinsic_props.training as T
+    real, entered = T.ieee_float32, []
+    @contextmanager
+    def recorder(device):
+        entered.append(torch.is_grad_enabled())  # True: training; False: evaluation
+        with real(device): yield
+    monkeypatch.setattr(T, "ieee_float32", recorder)
+    quick(build_model("small_cnn", 1, seed=0), digits, amp=False)
+    assert entered == [True, False, False]
+    entered.clear()
+    quick(build_model("small_cnn", 1, seed=0), digits, amp=True)
+    assert entered == [False, False]
