@@ -4,6 +4,9 @@ paper's full sweep estimated from it.
 CPU:  python benchmarks/bench_training.py                       # resnet18, resnet50, vgg16 at 64 px
 GPU:  python benchmarks/bench_training.py --device cuda         # all six models at 224 px, bf16+channels_last vs fp32 eager
 
+"fp32 eager" is IEEE float32 on CUDA too: `train(amp=False)` turns off the TF32 that cuDNN's convolutions use by
+default (`intrinsic_props.training.ieee_float32`), so the mode measures what its name says.
+
 Each model trains with its paper batch size (40/25/12/6) on synthetic in-memory images for `--epochs` epochs; the first
 epoch is a warm-up (allocator, cuDNN algorithm choice) and the images/s reported are the median of the others. On CUDA
 the sweep estimate is: 11 tasks × (500 + 750 + … + 1750 = 6750 training images) × 100 epochs per model, plus one
@@ -27,7 +30,7 @@ from intrinsic_props.training import PRESETS, train, train_settings
 SWEEP = dict(tasks=len(PAPER_VALUES), n_train=tuple(SCALES["paper"]["n_train"]), n_test=SCALES["paper"]["n_test"],
              epochs=PRESETS["paper"]["epochs"])
 TARGET_HOURS = 24
-MODES = {"bf16+channels_last": dict(amp=True, channels_last=True), "fp32 eager": dict(amp=False, channels_last=False)}
+MODES = {"bf16+channels_last": dict(amp=True, channels_last=True), "fp32 eager": dict(amp=False, channels_last=False)}  # fp32: IEEE, no TF32
 
 
 def synthetic_task(n:int, size:int, channels:int) -> BinaryTask:

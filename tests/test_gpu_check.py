@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT/"benchmarks"))
 from gpu_check import HostSyncs  # noqa: E402
 
-CHECKS = {"device", "neighbours", "memory", "speed", "sharpness", "training", "pgd", "bench"}
+CHECKS = {"device", "precision", "autocast", "neighbours", "scale", "default", "memory", "paper", "sharpness", "training",
+          "throughput", "attacks", "pgd", "bench"}
 
 
 def test_cpu_dry_run_passes_every_check(tmp_path):
@@ -21,6 +22,8 @@ def test_cpu_dry_run_passes_every_check(tmp_path):
     assert {r["check"] for r in rows} == CHECKS
     assert [r["line"] for r in rows if r["status"] == "FAIL"] == []
     assert all(r["certified"]["tf32-emulated"] == 1.0 for r in rows if r["check"] == "neighbours")
+    assert all(r["exact"] for r in rows if r["check"] == "scale" and "exact" in r)
+    assert {(r["n"], r["precision"]) for r in rows if r["check"] == "scale" and "exact" in r} == {(600, "fp32"), (600, "tf32-emulated"), (1200, "fp32")}
 
 
 def test_host_syncs_sees_what_makes_the_host_wait():
