@@ -5,6 +5,7 @@
 # %% ../nbs/09a_store.ipynb #57828679
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -17,7 +18,7 @@ import pandas as pd
 import intrinsic_props
 
 # %% auto #0
-__all__ = ['SCHEMA', 'ResultStore', 'load_results']
+__all__ = ['SCHEMA', 'RESULT_COLUMNS', 'read_rows', 'ResultStore', 'result_records', 'load_results']
 
 # %% ../nbs/09a_store.ipynb #f44e73c3
 SCHEMA = """CREATE TABLE IF NOT EXISTS runs (
@@ -48,13 +49,58 @@ def _alive(pid:int) -> bool:
     except PermissionError: return True
     return True
 
+# %% ../nbs/09a_store.ipynb #a5903394
+@contextlib.contextmanager
+def _errors(path:Path, doing:str):
+    "SQLite's errors while `doing` ('read' or 'write') the database at `path`, as ValueErrors that name the file."
+    try: yield
+    except sqlite3.DatabaseError as e:
+        if isinstance(e, sqlite3.OperationalError) and doing == "write":
+            raise ValueError(f"cannot write the results database {path}: {e} (is its folder writable, and is it a file?)") from e
+        raise ValueError(f"{path} is not a results database, or it is damaged: {e}") from e
+
+# %% ../nbs/09a_store.ipynb #a5fdba6d
+def _reader(path) -> sqlite3.Connection:
+    "A read-only connection to the SQLite file at `path`."
+    path = Path(path)
+    if path.is_dir(): raise ValueError(f"{path} is a folder, not a results database")
+    if not path.is_file(): raise FileNotFoundError(f"no results database at {path}")
+    with _errors(path, "read"): return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+
+# %% ../nbs/09a_store.ipynb #2d404751
+def _tables(path) -> set:
+    "The tables of the results database at `path`, read-only; an error naming the file when it is not one."
+    db = _reader(path)
+    try:
+        with _errors(path, "read"): tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    finally: db.close()
+    if "runs" not in tables:
+        what = f"a SQLite database of something else (tables: {', '.join(sorted(tables))})" if tables else "empty"
+        raise ValueError(f"{path} is not a results database: it is {what}; name the file a sweep wrote, or a new one")
+    return tables
+
+# %% ../nbs/09a_store.ipynb #b5e09a87
+def read_rows(path) -> list:
+    "Every run stored in the results database at `path`, read-only: dicts with config, result and history decoded."
+    _tables(path)
+    db = _reader(path)
+    db.row_factory = sqlite3.Row
+    try:
+        with _errors(path, "read"): out = [dict(r) for r in db.execute("SELECT * FROM runs ORDER BY finished_at, run_id")]
+    finally: db.close()
+    for r in out:
+        for k in ("config", "result", "history"): r[k] = json.loads(r[k]) if r[k] is not None else None
+    return out
+
 # %% ../nbs/09a_store.ipynb #6c4f7df7
 class ResultStore:
     "The SQLite database of a sweep's runs: one atomic row per run, and the claims of the workers running them."
     def __init__(self, path): # database file; created with its folder when missing
         self.path = Path(path)
+        if self.path.is_dir(): raise ValueError(f"{self.path} is a folder; name a results database file in it, e.g. {self.path/'sweep.db'}")
+        if self.path.is_file() and self.path.stat().st_size: _tables(self.path)  # refuses a file that is not a results database
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
+        with _errors(self.path, "write"), self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
 
@@ -116,12 +162,7 @@ class ResultStore:
 
     def rows(self) -> list:
         "Every stored run as a dict with config, result and history decoded."
-        with self._connect() as db:
-            db.row_factory = sqlite3.Row
-            out = [dict(r) for r in db.execute("SELECT * FROM runs ORDER BY finished_at, run_id")]
-        for r in out:
-            for k in ("config", "result", "history"): r[k] = json.loads(r[k]) if r[k] is not None else None
-        return out
+        return read_rows(self.path)
 
 # %% ../nbs/09a_store.ipynb #eddbb2c0
 def _flat(d:dict, prefix:str="") -> dict:
@@ -138,14 +179,12 @@ def _classes_label(classes:list) -> str:
     return " vs ".join("+".join(map(str, c)) if isinstance(c, (list, tuple)) else str(c) for c in classes)
 
 # %% ../nbs/09a_store.ipynb #2b67c20a
-def load_results(database, # the sweep's SQLite file
-                 run_ids:set=None, # keep only these runs
-                ) -> pd.DataFrame:
-    "The runs stored in `database` as a DataFrame, one row per run."
-    path = Path(database)
-    if not path.is_file(): raise FileNotFoundError(f"no results database at {path}")
+def result_records(database, # the sweep's SQLite file
+                   run_ids:set=None, # keep only these runs
+                  ) -> list:
+    "The runs stored in `database` as flat dicts, read-only, values as stored: a NaN loss stays NaN, a missing value None."
     rows = []
-    for r in ResultStore(path).rows():
+    for r in read_rows(database):
         if run_ids is not None and r["run_id"] not in run_ids: continue
         cfg = r["config"]
         rows.append(dict(run_id=r["run_id"], sweep=r["sweep"], status=r["status"], dataset=cfg.get("dataset"),
@@ -154,4 +193,15 @@ def load_results(database, # the sweep's SQLite file
                          **_flat({k: v for k, v in cfg.items() if k not in ("dataset", "classes", "model", "n_train", "seed")}),
                          error=(r["error"] or "").split("\n")[0] or None, seconds=r["seconds"],
                          history=json.dumps(r["history"]) if r["history"] is not None else None))
-    return pd.DataFrame(rows)
+    return rows
+
+# %% ../nbs/09a_store.ipynb #7336665c
+RESULT_COLUMNS = ["run_id", "sweep", "status", "dataset", "classes", "model", "n_train", "seed", "error", "seconds", "history"]
+
+# %% ../nbs/09a_store.ipynb #ed8592ef
+def load_results(database, # the sweep's SQLite file
+                 run_ids:set=None, # keep only these runs
+                ) -> pd.DataFrame:
+    "The runs stored in `database` as a DataFrame, one row per run; with no run stored, no rows and the grid's columns."
+    rows = result_records(database, run_ids)
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=RESULT_COLUMNS)
