@@ -6,35 +6,40 @@
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import itertools
 import json
+import math
+import numbers
 import os
 import time
 import traceback
 import warnings
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .data import BinaryTask, binary_task, load_dataset
+from .data import PROTOCOLS, BinaryTask, binary_task, load_dataset
 from .intrinsic_dim import TwoNN
 from .measure import measure
-from .models import build_model, check_input
+from .models import ARCHITECTURES, build_model, check_input
 from .representations import _resolve, activations
 from .robustness import attack_eval, eps_in_units
 from .store import SCHEMA, ResultStore, _alive, _classes_label, _flat, load_results
-from .training import evaluate, train, train_settings
+from .training import PRESETS, TrainSettings, evaluate, train, train_settings
 
 _all_ = ["SCHEMA", "ResultStore", "load_results"]  # the results database's names, importable from here as before
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'GRID_KEYS', 'ENTRY_KEYS', 'EXECUTORS', 'run_id', 'class_pairs', 'expand', 'read_spec', 'run_task',
-           'run_model', 'run_experiment', 'execute_run', 'run_sweep', 'dry_run', 'SCHEMA', 'ResultStore',
-           'load_results']
+__all__ = ['DEFAULTS', 'TEXT', 'FLAG', 'CLASS', 'PAIR', 'SIZE', 'SETTINGS_SCHEMA', 'GRID_SCHEMA', 'ENTRY_SCHEMA', 'SPEC_SCHEMA',
+           'GRID_KEYS', 'RAY_HELP', 'RAY_RETRIES', 'EXECUTORS', 'run_id', 'class_pairs', 'SpecError', 'Field', 'whole',
+           'real', 'one_of', 'optional', 'list_of', 'check_spec', 'expand', 'read_spec', 'run_task', 'run_model',
+           'run_experiment', 'execute_run', 'run_sweep', 'dry_run', 'SCHEMA', 'ResultStore', 'load_results']
 
 # %% ../nbs/09_sweep.ipynb #e3c85935
 DEFAULTS = dict(
@@ -78,44 +83,175 @@ def class_pairs(entry:dict, seed:int=0) -> list:
         raise ValueError(f"dataset {entry['name']!r} has {len(classes)} classes; say which with classes, pairs or random_pairs")
     return [classes]
 
-# %% ../nbs/09_sweep.ipynb #0940c935
+# %% ../nbs/09_sweep.ipynb #eafc08f5
+class SpecError(ValueError):
+    "A sweep specification that cannot run as written; the message names the key, what it must be and what it got."
+
+# %% ../nbs/09_sweep.ipynb #8ed3e66c
+class Field(NamedTuple):
+    "One key of the schema: `test(value)` says whether a value is allowed, `what` says in words what is."
+    test: Callable
+    what: str
+    item: "Field" = None  # what each item of a list must be
+
+# %% ../nbs/09_sweep.ipynb #afa15797
+def _is_int(v) -> bool: return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+def _is_real(v) -> bool: return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+# %% ../nbs/09_sweep.ipynb #6a128128
+def whole(lo:int=None) -> Field:
+    "A whole number, at least `lo` when given."
+    return Field(lambda v: _is_int(v) and (lo is None or v >= lo), "a whole number" + (f" ≥ {lo}" if lo is not None else ""))
+
+# %% ../nbs/09_sweep.ipynb #ba63498b
+def real(lo:float, # smallest value allowed
+         hi:float=None, # largest value allowed; no bound when None
+         above:bool=False, # `lo` itself excluded
+        ) -> Field:
+    "A finite number from `lo` (above it when `above`) to `hi`."
+    ok = lambda v: _is_real(v) and (v > lo if above else v >= lo) and (hi is None or v <= hi)
+    return Field(ok, f"a number {'>' if above else '≥'} {lo}" + (f" and ≤ {hi}" if hi is not None else ""))
+
+# %% ../nbs/09_sweep.ipynb #4ffd8915
+TEXT = Field(lambda v: isinstance(v, str) and v != "", "a non-empty string")
+FLAG = Field(lambda v: isinstance(v, bool), "true or false")
+
+# %% ../nbs/09_sweep.ipynb #688aa588
+def one_of(*values) -> Field:
+    "One of `values`."
+    return Field(lambda v: isinstance(v, (str, int)) and not isinstance(v, bool) and v in values, "one of " + ", ".join(map(str, values)))
+
+# %% ../nbs/09_sweep.ipynb #de4f0d36
+def optional(f:Field) -> Field:
+    "`f`, or null (None)."
+    return Field(lambda v: v is None or f.test(v), f"{f.what}, or null")
+
+# %% ../nbs/09_sweep.ipynb #b99f8edd
+def list_of(f:Field, # what each item must be
+            example:str, # a list shown in the error
+           ) -> Field:
+    "A non-empty list whose items are each `f`."
+    return Field(lambda v: isinstance(v, list) and len(v) > 0 and all(f.test(x) for x in v), f"a non-empty list, each item {f.what} (e.g. {example})", f)
+
+# %% ../nbs/09_sweep.ipynb #3fa8447a
+CLASS = Field(lambda v: (isinstance(v, str) and v != "") or _is_int(v), "a class name")
+PAIR = Field(lambda v: isinstance(v, list) and len(v) == 2 and all(CLASS.test(s) or list_of(CLASS, "").test(s) for s in v),
+             "two classes, each a name or a list of names (e.g. ['3', '8'] or [[notumor], [glioma, meningioma]])")
+SIZE = Field(lambda v: whole(1).test(v) or (isinstance(v, list) and len(v) == 2 and all(whole(1).test(s) for s in v)),
+             "a whole number ≥ 1 or [height, width]")
+
+# %% ../nbs/09_sweep.ipynb #8a731092
+SETTINGS_SCHEMA = dict(
+    data=dict(split=TEXT, n_test=whole(1), test_split=optional(TEXT), size=optional(SIZE), channels=optional(one_of(1, 3)),
+              scale=optional(one_of("unit", "max")), protocol=optional(one_of(*PROTOCOLS))),
+    train=dict(preset=one_of(*PRESETS), epochs=whole(1), batch_size=whole(1), lr=real(0, 1, above=True), weight_decay=real(0),
+               seed=whole(), image_size=optional(whole(1)), amp=FLAG, channels_last=FLAG, target_loss=optional(real(0, above=True)),
+               recalibrate_bn=FLAG),
+    attack=dict(eps=list_of(real(0, 1), "[0.0078, 0.0314]"), pgd_steps=whole(0)),
+    measure=dict(k=whole(3)),
+    representation=dict(layer=TEXT),
+    threads=whole(1),
+    gpu=FLAG,
+)
+GRID_SCHEMA = dict(models=list_of(one_of(*ARCHITECTURES), "[small_cnn, resnet18]"), n_train=list_of(whole(1), "[500, 1000]"),
+                   seeds=list_of(whole(), "[0, 1, 2]"))
+ENTRY_SCHEMA = dict(name=TEXT, classes=PAIR, pairs=list_of(PAIR, "[['3', '8'], ['0', '1']]"), random_pairs=whole(1),
+                    **GRID_SCHEMA, **SETTINGS_SCHEMA)
+SPEC_SCHEMA = dict(name=TEXT, database=TEXT, pairs_seed=whole(), datasets=None, **GRID_SCHEMA, **SETTINGS_SCHEMA)
+
+# %% ../nbs/09_sweep.ipynb #12c0d01b
+def _hint(v, f:Field) -> str:
+    "Why value `v`, refused by `f`, looked right."
+    if isinstance(v, list) and f.item is not None:
+        bad = next((x for x in v if not f.item.test(x)), None)
+        return f"; {_shown(bad)} is not {f.item.what}{_hint(bad, f.item)}" if v else ""
+    if not isinstance(v, str): return ""
+    if f.what.startswith("a non-empty list"): return f"; a string is not a list: write [{v}]"
+    if f is FLAG: return "; a string is not a flag: write true or false without quotes"
+    try: float(v)
+    except ValueError: return ""
+    return "; a string, not a number (YAML reads 1e-3 as text: write 1.0e-3, with a decimal point, and 1.0e+3 with a sign)"
+
+# %% ../nbs/09_sweep.ipynb #f578e135
+def _check_section(value, # the mapping to check
+                   schema:dict, # {key: Field, or the schema of a nested mapping}
+                   where:str, # its path in the specification, "" at the top
+                  ):
+    "Check mapping `value` against `schema`; a SpecError names the first unknown key or wrong value."
+    if not isinstance(value, dict): raise SpecError(f"{where or 'a sweep specification'} must be a mapping of settings; got {_shown(value)}")
+    for k, v in value.items():
+        path = f"{where}.{k}" if where else str(k)
+        if k not in schema:
+            close = difflib.get_close_matches(str(k), [str(s) for s in schema], n=1)
+            raise SpecError(f"unknown key {path!r}" + (f" (did you mean {close[0]!r}?)" if close else "") +
+                            f"; {where or 'the specification'} takes {', '.join(schema)}")
+        f = schema[k]
+        if isinstance(f, dict): _check_section(v, f, path)
+        elif f is not None and not f.test(v): raise SpecError(f"{path} must be {f.what}; got {_shown(v)}{_hint(v, f)}")
+
+# %% ../nbs/09_sweep.ipynb #c616d670
+def _shown(v) -> str:
+    "A value as an error shows it."
+    return f"the string {v!r}" if isinstance(v, str) else repr(v)
+
+# %% ../nbs/09_sweep.ipynb #bb1a8888
 GRID_KEYS = ("datasets", "models", "n_train", "seeds")
 
-# %% ../nbs/09_sweep.ipynb #f5b6aa12
-ENTRY_KEYS = {"name", "classes", "pairs", "random_pairs", "n_train", "models", "seeds"} | set(DEFAULTS)
+# %% ../nbs/09_sweep.ipynb #86760d15
+def check_spec(spec:dict) -> dict:
+    "`spec`, unchanged, once checked against the schema; a SpecError names the first key missing, unknown or of the wrong type."
+    if not isinstance(spec, dict): raise SpecError(f"a sweep specification must be a mapping of settings; got {_shown(spec)}")
+    missing = [k for k in GRID_KEYS if k not in spec]
+    if missing: raise SpecError(f"sweep specification lacks {missing}; it needs {list(GRID_KEYS)}")
+    _check_section(spec, SPEC_SCHEMA, "")
+    entries = spec["datasets"]
+    if not isinstance(entries, list) or not entries:
+        raise SpecError(f"datasets must be a non-empty list of dataset names or entries like {{name: digits, classes: ['3', '8']}}; got {_shown(entries)}")
+    for i, entry in enumerate(entries):
+        if TEXT.test(entry): continue
+        if not isinstance(entry, dict) or "name" not in entry:
+            raise SpecError(f"datasets[{i}] must be a dataset name or a mapping with a name; got {_shown(entry)}")
+        _check_section(entry, ENTRY_SCHEMA, f"datasets[{i}]")
+    return spec
 
 # %% ../nbs/09_sweep.ipynb #a0a02d1d
 def expand(spec:dict) -> list:
-    "Every run configuration of a sweep specification: datasets × class pairs × models × n_train × seeds."
-    missing = [k for k in GRID_KEYS if k not in spec]
-    if missing: raise ValueError(f"sweep specification lacks {missing}; it needs {list(GRID_KEYS)}")
-    unknown = set(spec) - set(GRID_KEYS) - set(DEFAULTS) - {"name", "database", "pairs_seed"}
-    if unknown: raise ValueError(f"unknown keys in sweep specification: {sorted(unknown)}")
+    "Every run configuration of a sweep specification, once checked: datasets × class pairs × models × n_train × seeds."
+    check_spec(spec)
     shared = _merge(DEFAULTS, {k: spec[k] for k in DEFAULTS if k in spec})
     runs = []
     for entry in spec["datasets"]:
         entry = {"name": entry} if isinstance(entry, str) else entry
-        if set(entry) - ENTRY_KEYS: raise ValueError(f"dataset {entry['name']!r}: unknown keys {sorted(set(entry) - ENTRY_KEYS)}")
         settings = _merge(shared, {k: entry[k] for k in DEFAULTS if k in entry})
         grid = [entry.get(k, spec[k]) for k in ("models", "n_train", "seeds")]
         for pair, model, n, seed in itertools.product(class_pairs(entry, spec.get("pairs_seed", 0)), *grid):
             runs.append(_merge(settings, dict(dataset=entry["name"], classes=pair, model=model, n_train=int(n), seed=int(seed))))
     return runs
 
+# %% ../nbs/09_sweep.ipynb #8cd5b471
+def _yaml_problem(e:Exception) -> str:
+    "What a YAML error says, and where, on one line."
+    mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None) or str(e)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return f"{getattr(e, 'context', None) + ', ' if getattr(e, 'context', None) else ''}{problem}{where}"
+
 # %% ../nbs/09_sweep.ipynb #db358e0e
 def read_spec(path) -> dict:
-    "A sweep specification from a YAML (.yaml/.yml) or TOML (.toml) file."
+    "A sweep specification from a YAML (.yaml/.yml) or TOML (.toml) file; a syntax error is a SpecError naming the file and line."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"no sweep specification at {path}")
+    text = path.read_text()
     if path.suffix in (".yaml", ".yml"):
         import yaml
-        spec = yaml.safe_load(path.read_text())
+        try: spec = yaml.safe_load(text)
+        except yaml.YAMLError as e: raise SpecError(f"{path} is not valid YAML: {_yaml_problem(e)}") from e
     elif path.suffix == ".toml":
         try: import tomllib
         except ModuleNotFoundError: import tomli as tomllib
-        spec = tomllib.loads(path.read_text())
-    else: raise ValueError(f"{path}: a sweep specification must be .yaml, .yml or .toml")
-    if not isinstance(spec, dict): raise ValueError(f"{path} does not hold a mapping of settings")
+        try: spec = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e: raise SpecError(f"{path} is not valid TOML: {e}") from e
+    else: raise SpecError(f"{path}: a sweep specification must be .yaml, .yml or .toml")
+    if not isinstance(spec, dict): raise SpecError(f"{path} does not hold a mapping of settings")
     return spec
 
 # %% ../nbs/09_sweep.ipynb #96b42bd5
@@ -212,26 +348,80 @@ def _local(configs:list, runner, sweep:str, store:ResultStore, progress:bool):
     for config in tqdm(configs, desc=f"sweep {sweep}", disable=not progress):
         if store.claim(run_id(config)): store.record(execute_run(runner, config, sweep))
 
+# %% ../nbs/09_sweep.ipynb #891c43c9
+def _ray_auth(address:str=None) -> dict:
+    "The environment a connection to `address` needs: RAY_AUTH_MODE=token when a Ray token is at hand and no mode is set."
+    if address is None or "RAY_AUTH_MODE" in os.environ: return {}
+    token = os.environ.get("RAY_AUTH_TOKEN") or Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home()/".ray"/"auth_token").is_file()
+    return {"RAY_AUTH_MODE": "token"} if token else {}
+
+# %% ../nbs/09_sweep.ipynb #9ce0be95
+RAY_HELP = ("on a cluster node use --address auto (or HOST:PORT, the head's --port); from another machine use ray://HOST:10001 "
+            "(the head started with --ray-client-server-port 10001, and the Ray Client here: pip install 'intrinsic_props[ray]'); "
+            "a cluster with token authentication needs its token here too (the head's ~/.ray/auth_token, or RAY_AUTH_TOKEN)")
+
+# %% ../nbs/09_sweep.ipynb #97b203a4
+def _ray_reconfigure():
+    "Make a Ray imported before RAY_AUTH_MODE was set read it (as Ray does when it turns token authentication on)."
+    try:
+        from ray._raylet import Config
+        Config.initialize("")
+    except (ImportError, AttributeError): pass  # a Ray without token authentication
+
+# %% ../nbs/09_sweep.ipynb #705d810b
+def _ray_connect(ray, address:str=None) -> bool:
+    "Connect to the Ray cluster at `address` (a local one when None); whether this call initialised Ray."
+    if ray.is_initialized(): return False
+    env = {k: os.environ[k] for k in ("INTRINSIC_PROPS_DATA",) if k in os.environ}
+    kwargs = dict(runtime_env={"env_vars": env} if env else None, log_to_driver=False)
+    if not str(address).startswith("ray://"): kwargs.update(configure_logging=False)
+    if address is None: kwargs.update(include_dashboard=False)
+    try: ray.init(address=address, **kwargs)
+    except (ConnectionError, ValueError, RuntimeError, TimeoutError) as e:
+        raise RuntimeError(f"cannot connect to the Ray cluster at {address}: {' '.join(str(e).split())[:300]}; {RAY_HELP}") from e
+    return True
+
+# %% ../nbs/09_sweep.ipynb #c25534b9
+RAY_RETRIES = 3  # times Ray runs a task again whose worker died
+
+# %% ../nbs/09_sweep.ipynb #25dd0387
+def _ray_slots(ray, configs:list) -> int:
+    "How many runs the Ray executor keeps submitted: twice what the cluster can run at once now, at least 4."
+    res = ray.cluster_resources()
+    fit = res.get("GPU", 0) if any(c.get("gpu") for c in configs) else res.get("CPU", 0) / max(c.get("threads") or 1 for c in configs)
+    return max(4, 2*int(fit))
+
+# %% ../nbs/09_sweep.ipynb #a38aa20f
+def _ray_record(ray, ref, config:dict, sweep:str) -> dict:
+    "The record Ray task `ref` of run `config` returned, or a failed record when Ray gave up on it (its worker died every try)."
+    try: return ray.get(ref)
+    except ray.exceptions.RayError as e:
+        return dict(run_id=run_id(config), sweep=sweep, config=config, status="failed", error=f"{type(e).__name__}: {e}", seconds=None)
+
 # %% ../nbs/09_sweep.ipynb #c4f1c4ab
 def _ray(configs:list, runner, sweep:str, store:ResultStore, progress:bool, address:str=None):
-    "Run `configs` as Ray tasks on the cluster at `address` (or a local one), storing each record as it arrives."
+    "Run `configs` as Ray tasks on the cluster at `address` (or a local one), each claimed as it is submitted and stored as it arrives."
+    auth = _ray_auth(address)
+    os.environ.update(auth)  # before Ray reads its configuration, at import
     try: import ray
     except ImportError as e: raise ImportError("the Ray executor needs Ray: pip install 'intrinsic_props[ray]'") from e
-    started = not ray.is_initialized()
-    if started:
-        env = {k: os.environ[k] for k in ("INTRINSIC_PROPS_DATA",) if k in os.environ}
-        ray.init(address=address, runtime_env={"env_vars": env} if env else None, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)
+    if auth: _ray_reconfigure()
+    started, running = _ray_connect(ray, address), {}
     try:
-        task = ray.remote(execute_run)
-        pending = [task.options(num_gpus=1 if c.get("gpu") else 0, num_cpus=c.get("threads") or 1).remote(runner, c, sweep)
-                   for c in configs if store.claim(run_id(c))]
-        with tqdm(total=len(pending), desc=f"sweep {sweep} (ray)", disable=not progress) as bar:
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1)
-                store.record(ray.get(done[0]))
+        task, todo, slots = ray.remote(max_retries=RAY_RETRIES)(execute_run), list(configs), _ray_slots(ray, configs)
+        with tqdm(total=len(configs), desc=f"sweep {sweep} (ray)", disable=not progress) as bar:
+            while todo or running:
+                while todo and len(running) < slots:
+                    c = todo.pop(0)
+                    if store.claim(run_id(c)):
+                        running[task.options(num_gpus=1 if c.get("gpu") else 0, num_cpus=c.get("threads") or 1).remote(runner, c, sweep)] = c
+                    else: bar.update()  # done or claimed by another worker meanwhile
+                if not running: continue
+                (ref,), _ = ray.wait(list(running), num_returns=1)
+                store.record(_ray_record(ray, ref, running.pop(ref), sweep))
                 bar.update()
     finally:
+        store.release([run_id(c) for c in running.values()])
         if started: ray.shutdown()
 
 # %% ../nbs/09_sweep.ipynb #04fe87e0
@@ -241,7 +431,7 @@ EXECUTORS = {"local": _local, "ray": _ray}
 def run_sweep(spec, # a sweep specification (dict) or the path of a YAML/TOML file
               database=None, # SQLite file; default: the specification's `database`, else "<name>.db"
               executor:str="local", # "local" (sequential, this process) or "ray"
-              address:str=None, # Ray cluster address (e.g. "ray://head:10001"); a local cluster when None
+              address:str=None, # Ray cluster address ("auto", "HOST:PORT", "ray://HOST:10001"); a local cluster when None
               runner=None, # config → {"result", "history"}; default `run_experiment`
               retry_failed:bool=True, # run again the runs stored as failed
               progress:bool=True, # show a progress bar
@@ -249,14 +439,17 @@ def run_sweep(spec, # a sweep specification (dict) or the path of a YAML/TOML fi
     "Run every configuration of a sweep not yet stored, store each as it finishes, and return all results."
     if not isinstance(spec, dict): spec = read_spec(spec)
     if executor not in EXECUTORS: raise ValueError(f"unknown executor {executor!r}; use one of {list(EXECUTORS)}")
+    configs = expand(spec)  # checked before anything is written
     name = spec.get("name", "sweep")
     store = ResultStore(database or spec.get("database") or f"{name}.db")
-    configs = expand(spec)
     skip = store.ids("done") if retry_failed else store.ids()
     pending = [c for c in configs if run_id(c) not in skip]
     kwargs = dict(address=address) if executor == "ray" else {}
     if pending: EXECUTORS[executor](pending, runner or run_experiment, name, store, progress, **kwargs)
-    return load_results(store.path, run_ids={run_id(c) for c in configs})
+    ids = {run_id(c) for c in configs}
+    res = load_results(store.path, run_ids=ids)
+    res.attrs.update(runs=len(ids), database=str(store.path))  # runs missing from `res` are held by other workers
+    return res
 
 # %% ../nbs/09_sweep.ipynb #8526509e
 def _task_key(config:dict) -> str:
