@@ -6,12 +6,40 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import sqlite3
 import sys
+import traceback
+from pathlib import Path
 
 # %% auto #0
-__all__ = ['EXECUTOR_NAMES', 'MEASURE_COLUMNS', 'SUBCOMMANDS', 'add_output_options', 'print_table', 'datasets_command',
-           'dry_run_command', 'sweep_command', 'results_command', 'measure_images', 'default_datasets',
-           'measure_command', 'parser', 'main']
+__all__ = ['EXECUTOR_NAMES', 'MEASURE_COLUMNS', 'SUBCOMMANDS', 'USER_ERRORS', 'json_value', 'to_json', 'add_output_options',
+           'print_table', 'datasets_command', 'dry_run_command', 'sweep_command', 'results_command', 'measure_images',
+           'default_datasets', 'measure_command', 'parser', 'one_line', 'main']
+
+# %% ../nbs/11_cli.ipynb #f7a0327e
+def json_value(v, # a value of a record
+               nan="NaN", # what a float NaN becomes: "NaN", or None where NaN stands for a missing value (pandas)
+              ):
+    "`v` as strict JSON takes it: non-finite floats as \"Infinity\", \"-Infinity\" or `nan`, numpy values as Python's."
+    if type(v).__name__ in ("NAType", "NaTType"): return None  # pandas' missing values
+    if hasattr(v, "tolist") and not isinstance(v, str): v = v.tolist()  # numpy scalars and arrays
+    if isinstance(v, dict): return {str(k): json_value(x, nan) for k, x in v.items()}
+    if isinstance(v, (list, tuple)): return [json_value(x, nan) for x in v]
+    if isinstance(v, float) and not math.isfinite(v): return nan if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+    return v
+
+# %% ../nbs/11_cli.ipynb #97702ab8
+def to_json(records:list) -> str:
+    "Records as strict JSON, indented: non-finite numbers as strings, missing values as null."
+    import json
+    return json.dumps([json_value(r) for r in records], indent=1, allow_nan=False, default=str)
+
+# %% ../nbs/11_cli.ipynb #bd125bb9
+def _frame_records(df) -> list:
+    "The rows of DataFrame `df` as dicts, a NaN read as a missing value (pandas stores missing values as NaN)."
+    return [{k: json_value(v, nan=None) for k, v in r.items()} for r in df.astype(object).to_dict("records")]
 
 # %% ../nbs/11_cli.ipynb #d612698a
 def add_output_options(p:argparse.ArgumentParser):
@@ -24,18 +52,33 @@ def add_output_options(p:argparse.ArgumentParser):
 def print_table(df, # a pandas DataFrame
                 args:argparse.Namespace, # parsed arguments: `json` and `csv` choose the format
                 file=None, # where to print; default stdout
+                records:list=None, # the rows as dicts with their values as computed, for JSON (NaN kept apart from missing)
                ):
     "Print `df` as a table, JSON records or CSV, as `args` asks."
     file = file or sys.stdout
-    if getattr(args, "json", False): print(df.to_json(orient="records", indent=1), file=file)
+    if getattr(args, "json", False): print(to_json(records if records is not None else _frame_records(df)), file=file)
     elif getattr(args, "csv", False): df.to_csv(file, index=False)
     else: print(df.to_string(index=False, na_rep="-"), file=file)
+
+# %% ../nbs/11_cli.ipynb #863e3852
+def _existing_root(root) -> str:
+    "`--root` checked: None or a folder that exists; an error naming it otherwise."
+    if root is not None and not Path(root).is_dir():
+        raise FileNotFoundError(f"--root {root} is not a folder; name the data folder that holds the datasets (see `intrinsic-props datasets --root`)")
+    return root
+
+# %% ../nbs/11_cli.ipynb #81f41159
+def _drop_if_empty(folder:Path):
+    "Remove `folder` and the folders in it when none holds a file: a data folder created for a download that failed."
+    if not folder.is_dir() or any(p.is_file() or p.is_symlink() for p in folder.rglob("*")): return
+    for d in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True): d.rmdir()
+    folder.rmdir()
 
 # %% ../nbs/11_cli.ipynb #1239a11b
 def datasets_command(args:argparse.Namespace):
     "`intrinsic-props datasets`: every dataset that can be loaded now, with domain, counts and shape."
     from intrinsic_props.catalog import available_datasets
-    print_table(available_datasets(args.root), args)
+    print_table(available_datasets(_existing_root(args.root)), args)
 
 # %% ../nbs/11_cli.ipynb #d2f4dde3
 def _add_datasets(sub):
@@ -61,14 +104,19 @@ def dry_run_command(args:argparse.Namespace) -> int:
 
 # %% ../nbs/11_cli.ipynb #1dee0679
 def sweep_command(args:argparse.Namespace) -> int:
-    "`intrinsic-props sweep CONFIG`: run every configuration of a sweep not yet stored in its database (or only check them)."
+    "`intrinsic-props sweep CONFIG`: run every run of a sweep not yet stored; exit status 1 when any run failed."
     if args.dry_run: return dry_run_command(args)
     from intrinsic_props.sweep import run_sweep
     res = run_sweep(args.config, database=args.db, executor=args.executor, address=args.address,
                     retry_failed=not args.keep_failed, progress=not args.quiet)
-    done = int((res.status == "done").sum())
-    print(f"{done} of {len(res)} runs done, {len(res) - done} failed; results in {args.db or 'the database the specification names'}",
-          file=sys.stderr)
+    failed = res[res.status == "failed"]
+    for r in failed.head(10).itertuples():
+        print(f"failed  {r.dataset} [{r.classes}] {r.model} N={r.n_train} seed={r.seed}: {r.error}", file=sys.stderr)
+    if len(failed) > 10: print(f"... and {len(failed) - 10} more failed runs (intrinsic-props results {res.attrs['database']})", file=sys.stderr)
+    others = res.attrs["runs"] - len(res)
+    print(f"{int((res.status == 'done').sum())} of {res.attrs['runs']} runs done, {len(failed)} failed"
+          + (f", {others} running in other workers" if others else "") + f"; results in {res.attrs['database']}", file=sys.stderr)
+    return 1 if len(failed) else 0
 
 # %% ../nbs/11_cli.ipynb #bae0d204
 EXECUTOR_NAMES = ("local", "ray")  # the keys of `intrinsic_props.sweep.EXECUTORS`, named here so that `--help` need not import the sweep
@@ -79,21 +127,35 @@ def _add_sweep(sub):
     p.add_argument("config", help="sweep specification (.yaml, .yml or .toml)")
     p.add_argument("--db", help="SQLite results file (default: the specification's `database`, else <name>.db)")
     p.add_argument("--executor", choices=EXECUTOR_NAMES, default="local", help="where runs execute (default: local)")
-    p.add_argument("--address", help="Ray cluster address, e.g. ray://head:10001 (default: start a local Ray)")
+    p.add_argument("--address", help="Ray cluster: auto or HOST:PORT on a cluster node, ray://HOST:10001 from elsewhere (default: start a local Ray)")
     p.add_argument("--keep-failed", action="store_true", help="do not retry runs stored as failed")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--dry-run", action="store_true", help="build every run's task and model without training; exit 1 if any cannot start")
     p.set_defaults(run=sweep_command)
 
+# %% ../nbs/11_cli.ipynb #8627ed8a
+def _writable(path:str, option:str):
+    "Check that file `path`, given with `option`, can be written, before any work is done; an error naming it otherwise."
+    p = Path(path)
+    if p.is_dir(): raise IsADirectoryError(f"{option} {path} is a folder; name a file")
+    if not p.parent.is_dir(): raise FileNotFoundError(f"{option} {path}: {p.parent} is not a folder")
+    if not os.access(p if p.exists() else p.parent, os.W_OK): raise PermissionError(f"{option} {path} cannot be written here (permission denied)")
+
 # %% ../nbs/11_cli.ipynb #04223c60
 def results_command(args:argparse.Namespace):
-    "`intrinsic-props results DB`: the runs stored in a sweep database, as a table, JSON or CSV."
-    from intrinsic_props.store import load_results
-    df = load_results(args.db).drop(columns=["history"] if not args.history else [])
+    "`intrinsic-props results DB`: the runs stored in a sweep database (opened read-only), as a table, JSON or CSV."
+    import pandas as pd
+    from intrinsic_props.store import RESULT_COLUMNS, result_records
+    if args.out: _writable(args.out, "--out")
+    keep = lambda r: {k: v for k, v in r.items() if args.history or k != "history"}
+    records = [keep(r) for r in result_records(args.db)]
+    df = pd.DataFrame(records) if records else pd.DataFrame(columns=list(keep(dict.fromkeys(RESULT_COLUMNS))))
+    records = [{c: r.get(c) for c in df.columns} for r in records]
+    if not records: print(f"no runs stored in {args.db} yet", file=sys.stderr)
     if args.out:
-        (df.to_json(args.out, orient="records", indent=1) if args.out.endswith(".json") else df.to_csv(args.out, index=False))
+        Path(args.out).write_text(to_json(records) + "\n") if args.out.endswith(".json") else df.to_csv(args.out, index=False)
         print(f"{len(df)} runs written to {args.out}", file=sys.stderr)
-    else: print_table(df, args)
+    else: print_table(df, args, records=records)
 
 # %% ../nbs/11_cli.ipynb #7acbb401
 def _add_results(sub):
@@ -141,13 +203,18 @@ def measure_command(args:argparse.Namespace):
     from intrinsic_props.measure import measure, measurements_table, plot_measurements
     if args.classes and not args.datasets:
         raise ValueError("--classes needs the datasets named: class names differ between datasets")
-    names = args.datasets or default_datasets(args.root)
+    if args.plot: _writable(args.plot, "--plot")
+    names = args.datasets or default_datasets(_existing_root(args.root))
+    created = args.root is not None and not Path(args.root).exists()
     records = []
-    for name in names:
-        data = measure_images(name, args)
-        records.append(measure(data, k=args.k, device=args.device, progress=not args.quiet and len(data) >= 5000))
+    try:
+        for name in names:
+            data = measure_images(name, args)
+            records.append(measure(data, k=args.k, device=args.device, progress=not args.quiet and len(data) >= 5000))
+    finally:
+        if created: _drop_if_empty(Path(args.root))  # made for a download that brought nothing
     table = measurements_table(records)
-    print_table(table if args.json or args.csv else table[MEASURE_COLUMNS], args)
+    print_table(table if args.json or args.csv else table[MEASURE_COLUMNS], args, records=[r.row() for r in records])
     samples = [n for n in names if n.endswith("-sample")]
     if samples:
         print(f"note: {', '.join(samples)} are the bundled samples (a few hundred images per class), not the full datasets; "
@@ -191,15 +258,28 @@ def parser() -> argparse.ArgumentParser:
     "The `intrinsic-props` argument parser with every subcommand."
     p = argparse.ArgumentParser(prog="intrinsic-props",
                                 description="Intrinsic dimension and label sharpness of image datasets, and what networks learn from them.")
+    p.add_argument("--traceback", action="store_true", help="show the full traceback of an error instead of one line")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in SUBCOMMANDS: add(sub)
+    for add in SUBCOMMANDS:
+        add(sub)
+    for s in sub.choices.values():  # also after the command: intrinsic-props sweep spec.yaml --traceback
+        s.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help="show the full traceback of an error")
     return p
+
+# %% ../nbs/11_cli.ipynb #5c470631
+USER_ERRORS = (ValueError, TypeError, OSError, sqlite3.Error, ImportError, RuntimeError, MemoryError)
+
+# %% ../nbs/11_cli.ipynb #0b5bb139
+def one_line(e:BaseException) -> str:
+    "The message of error `e` on one line (YAML's and SQLite's span several)."
+    return " ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
 
 # %% ../nbs/11_cli.ipynb #0e7b8477
 def main(argv:list=None) -> int:
-    "Run `intrinsic-props` with `argv` (default: the command line); library errors exit with status 2, a failed check with 1."
+    "Run `intrinsic-props` with `argv` (default: the command line); a user's error exits with status 2, a failed check or run with 1."
     args = parser().parse_args(argv)
     try: return args.run(args) or 0
-    except (ValueError, TypeError, FileNotFoundError, ImportError, RuntimeError, MemoryError) as e:
-        print(f"intrinsic-props {args.command}: error: {e}", file=sys.stderr)
+    except USER_ERRORS as e:
+        if args.traceback: traceback.print_exc()
+        print(f"intrinsic-props {args.command}: error: {one_line(e)}", file=sys.stderr)
         return 2

@@ -92,3 +92,163 @@ def test_measure_rejects_bad_user_data(tmp_path, capsys):
     assert "NaN/inf values (first in image 3)" in capsys.readouterr().err
     assert main(["measure", "flat", "--root", str(tmp_path), "--k", "5"]) == 2
     assert "images must be N×H×W, N×C×H×W or N×H×W×C" in capsys.readouterr().err
+
+
+# Issue 11 part B: the sweep and results commands on bad input — one line and exit status 2, files left as they were.
+
+import sqlite3  # noqa: E402
+
+from intrinsic_props.store import ResultStore  # noqa: E402
+
+SPEC = "datasets: [{name: digits, classes: ['3', '8']}]\nmodels: [small_cnn]\nseeds: [0]\ndata: {n_test: 30}\ntrain: {epochs: 1}\nattack: {pgd_steps: 2}\n"
+
+
+def one_line_error(capsys, why):
+    err = capsys.readouterr().err
+    assert why in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_sweep_exits_1_when_a_run_failed(tmp_path):
+    "Every run failed (the task asks for more images than the digits hold): exit status 1, each failure and the summary."
+    (tmp_path/"s.yaml").write_text(SPEC + "n_train: [400]\n")
+    status, _, err = run("sweep", str(tmp_path/"s.yaml"), "--db", str(tmp_path/"s.db"), "--quiet")
+    assert status == 1, err
+    assert "failed  digits [3 vs 8] small_cnn N=400 seed=0: ValueError: class '3' has" in err
+    assert err.strip().splitlines()[-1] == f"0 of 1 runs done, 1 failed; results in {tmp_path/'s.db'}"
+
+
+@pytest.mark.parametrize("text, why", [
+    (SPEC + "n_train: []\n", "n_train must be a non-empty list"),
+    (SPEC + "n_train: [10.5]\n", "10.5 is not a whole number ≥ 1"),
+    (SPEC.replace("n_test: 30", "n_tset: 30") + "n_train: [40]\n", "unknown key 'data.n_tset' (did you mean 'n_test'?)"),
+    (SPEC.replace("epochs: 1", "epochs: 1, lr: 1e300") + "n_train: [40]\n", "train.lr must be a number > 0 and ≤ 1; got the string '1e300'"),
+    (SPEC + "n_train: [40\n", "s.yaml is not valid YAML: while parsing a flow sequence, expected ',' or ']', but got '<stream end>' at line 8"),
+    (SPEC + "n_train: !!python/object:os.system [40]\n", "could not determine a constructor for the tag 'tag:yaml.org,2002:python/object:os.system' at line 7"),
+])
+def test_sweep_on_a_bad_specification_writes_nothing(text, why, tmp_path, capsys):
+    (tmp_path/"s.yaml").write_text(text)
+    assert main(["sweep", str(tmp_path/"s.yaml"), "--db", str(tmp_path/"s.db"), "--quiet"]) == 2
+    one_line_error(capsys, why)
+    assert not (tmp_path/"s.db").exists()
+
+
+def damaged(tmp_path):
+    "A results database cut in the middle of its pages."
+    store = ResultStore(tmp_path/"whole.db")
+    for i in range(40): store.record(dict(run_id=f"r{i}", sweep="x", status="done", config={"n_train": i}, result={"x": "y"*500}))
+    with sqlite3.connect(store.path) as db: db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    (tmp_path/"cut.db").write_bytes(store.path.read_bytes()[:12000])
+    return tmp_path/"cut.db"
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda p: (p/"notes.txt").write_text("plain text, " * 500) and p/"notes.txt", "notes.txt is not a results database, or it is damaged: file is not a database"),
+    (damaged, "cut.db is not a results database, or it is damaged: database disk image is malformed"),
+    (lambda p: (p/"zero.db").touch() or p/"zero.db", "zero.db is not a results database: it is empty"),
+    (lambda p: p, "is a folder, not a results database"),
+    (lambda p: p/"none.db", "no results database at"),
+])
+def test_results_on_what_is_not_a_results_database(make, why, tmp_path, capsys):
+    path = make(tmp_path)
+    before = path.read_bytes() if path.is_file() else None
+    assert main(["results", str(path)]) == 2
+    one_line_error(capsys, why)
+    assert (path.read_bytes() if path.is_file() else None) == before
+
+
+def test_results_reads_another_sqlite_file_without_changing_it(tmp_path, capsys):
+    "results used to add a runs table and switch the file to WAL before failing; it now opens it read-only."
+    con = sqlite3.connect(tmp_path/"app.db"); con.execute("CREATE TABLE patients (id)"); con.commit(); con.close()
+    before = (tmp_path/"app.db").read_bytes()
+    assert main(["results", str(tmp_path/"app.db")]) == 2
+    one_line_error(capsys, "app.db is not a results database: it is a SQLite database of something else (tables: patients)")
+    assert (tmp_path/"app.db").read_bytes() == before and not (tmp_path/"app.db-wal").exists()
+    assert main(["sweep", str(_spec(tmp_path)), "--db", str(tmp_path/"app.db"), "--quiet"]) == 2
+    assert (tmp_path/"app.db").read_bytes() == before
+
+
+def _spec(tmp_path):
+    (tmp_path/"ok.yaml").write_text(SPEC + "n_train: [40]\n")
+    return tmp_path/"ok.yaml"
+
+
+def test_results_of_an_empty_database(tmp_path, capsys):
+    ResultStore(tmp_path/"empty.db")
+    assert main(["results", str(tmp_path/"empty.db"), "--json"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out) == [] and "no runs stored in" in out.err
+    assert main(["results", str(tmp_path/"empty.db"), "--csv"]) == 0
+    assert capsys.readouterr().out.startswith("run_id,sweep,status,dataset,classes,model,n_train,seed,error,seconds")
+
+
+@pytest.mark.parametrize("db, why", [(".", "is a folder; name a results database file in it"),
+                                     ("/sys/x.db", "cannot write the results database /sys/x.db: unable to open database file")])
+def test_sweep_into_a_database_that_cannot_be_written(db, why, tmp_path, capsys):
+    assert main(["sweep", str(_spec(tmp_path)), "--db", str(tmp_path) if db == "." else db, "--quiet"]) == 2
+    one_line_error(capsys, why)
+
+
+def test_json_tells_infinity_and_nan_from_missing(tmp_path, capsys):
+    "An infinite K_F and a NaN loss are written as \"Infinity\" and \"NaN\", a missing value as null; strict JSON."
+    ResultStore(tmp_path/"r.db").record(dict(run_id="r1", sweep="x", status="done", config={"dataset": "digits", "n_train": 40},
+                                             result={"k_f": float("inf"), "test_loss": float("nan"), "d_repr": None, "d_data": 7.5}))
+    assert main(["results", str(tmp_path/"r.db"), "--json"]) == 0
+    text = capsys.readouterr().out
+    row, = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert (row["k_f"], row["test_loss"], row["d_repr"], row["d_data"]) == ("Infinity", "NaN", None, 7.5)
+    assert main(["results", str(tmp_path/"r.db"), "--out", str(tmp_path/"r.json")]) == 0
+    assert json.loads((tmp_path/"r.json").read_text()) == [row]
+
+
+def test_measure_json_writes_an_infinite_label_sharpness(tmp_path, capsys):
+    images = np.random.default_rng(0).integers(0, 256, (60, 8, 8), dtype=np.uint8)
+    images[1] = images[0]  # the same image under both labels: K_F is infinite
+    np.savez(tmp_path/"dup.npz", train_images=images, train_labels=np.arange(60) % 2)
+    assert main(["measure", "dup", "--root", str(tmp_path), "--k", "5", "--json", "--quiet"]) == 0
+    row, = json.loads(capsys.readouterr().out)
+    assert row["k_f"] == "Infinity" and np.isfinite(row["d_mle"])
+
+
+@pytest.mark.parametrize("argv, why", [
+    (["results", "{db}", "--out", "/sys/x.json"], "Permission denied: '/sys/x.json'"),
+    (["results", "{db}", "--out", "{tmp}/none/x.csv"], "none is not a folder"),
+    (["results", "{db}", "--out", "{db}/x.json"], "r.db is not a folder"),
+    (["results", "{db}", "--out", "{tmp}"], "is a folder; name a file"),
+    (["measure", "digits", "--n", "200", "--quiet", "--plot", "/sys/x.png"], "Permission denied: '/sys/x.png'"),
+    (["measure", "digits", "--n", "200", "--quiet", "--plot", "{tmp}/none/x.png"], "none is not a folder"),
+])
+def test_an_output_that_cannot_be_written(argv, why, tmp_path, capsys):
+    ResultStore(tmp_path/"r.db").record(dict(run_id="r1", sweep="x", status="done", config={"n_train": 40}, result={"x": 1.0}))
+    argv = [a.format(db=tmp_path/"r.db", tmp=tmp_path) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert why in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_a_mistyped_root(tmp_path, capsys, monkeypatch):
+    "A --root that does not exist is refused where nothing would be downloaded, and not left behind by a failed download."
+    nowhere = tmp_path/"dtaa"
+    assert main(["measure", "--root", str(nowhere), "--quiet"]) == 2
+    one_line_error(capsys, f"--root {nowhere} is not a folder")
+    assert main(["datasets", "--root", str(nowhere)]) == 2
+    one_line_error(capsys, f"--root {nowhere} is not a folder")
+    import intrinsic_props.data as data
+    def offline(name, folder):
+        (folder/"torchvision").mkdir(parents=True)  # what a download makes before it fails
+        raise RuntimeError(f"cannot download {name}: no network")
+    monkeypatch.setattr(data, "_download", offline)
+    assert main(["measure", "svhn", "--root", str(nowhere), "--quiet"]) == 2
+    one_line_error(capsys, "cannot download svhn: no network")
+    assert not nowhere.exists()
+
+
+def test_traceback_on_request_and_for_bugs(tmp_path, capsys, monkeypatch):
+    "--traceback shows a user error's traceback; an error that is a bug keeps its traceback without it."
+    assert main(["--traceback", "results", str(tmp_path/"none.db")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and err.strip().endswith("no results database at " + str(tmp_path/"none.db"))
+    assert main(["results", str(tmp_path/"none.db"), "--traceback"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+    import intrinsic_props.cli as cli
+    monkeypatch.setattr(cli, "results_command", lambda args: {}["a bug"])
+    with pytest.raises(KeyError): main(["results", str(tmp_path/"none.db")])

@@ -114,3 +114,85 @@ def test_bad_specifications(tmp_path):
     if not torch.cuda.is_available():
         df = run_sweep(gpu, tmp_path/"gpu.db", progress=False)
         assert df.status.tolist() == ["failed"] and "CUDA is not available" in df.error[0]
+
+
+# Issue 11 part B: a specification is checked before anything runs, and checking changes no valid configuration.
+
+FIXED = dict(name="ids", models=["small_cnn", "resnet18"], n_train=[500, 1000, 1750], seeds=[0], pairs_seed=7,
+             data=dict(size=32, channels=1, scale="unit"), train=dict(preset="quick", epochs=30, target_loss=0.01, recalibrate_bn=True),
+             gpu=False, datasets=[
+                 dict(name="pneumoniamnist", classes=["normal", "pneumonia"], seeds=[0], n_train=[500, 1000, 1750], data=dict(split="train+val", n_test=750)),
+                 dict(name="brain-tumor-mri-64", classes=[["notumor"], ["glioma", "meningioma", "pituitary"]], seeds=[1, 2], n_train=[500], data=dict(split="train", n_test=750)),
+                 dict(name="lgg-flair-64", classes=["no tumour", "tumour"], seeds=[0], n_train=[500], data=dict(split="train", n_test=494, test_split="test"), models=["vgg13"], attack=dict(pgd_steps=0)),
+                 dict(name="mnist", classes=["2", "9"], gpu=True, train=dict(preset="paper"), data=dict(protocol="paper"), representation=dict(layer="penultimate")),
+                 dict(name="digits", pairs=[["3", "8"], ["0", "1"]], threads=2, measure=dict(k=10), attack=dict(eps=[2/255, 8/255])),
+                 dict(name="digits", random_pairs=2, n_train=[60]),
+             ])
+# run_id of each configuration of FIXED, computed before specifications were checked against a schema (commit 5b8f3da)
+FIXED_IDS = """510c11e2abc25398 f5c98d9c5ba54dad ca29e55856ae4779 b7227ef01a5e7b31 e5b168655e2e04b3 7bbe0b5dc274c467 d66a442be960a0c1
+b06e61f0b84e35c0 960a9c3366894fee 7d09098dfe683fc1 acac75223396dee0 571fbb568339b51d d15ad28c97bdbdfc 6258a629d893ab42 3f93ef36067a599d
+a874a7c373d50a9d c24fd0ceba89fffe 10636b0d4b8e1522 9543ec637657c075 4a353ba8e437051d 3657122c443de5c2 4856cccf382e2a6c 4f3f3fc49b8f973f
+fe3230d454175815 42a15fd11642c82d e84f717676675bf3 e19a02828ba96036 411a122de8bd81a0 505ec0cb2aad9558 ff29bb95684d0b3d 82c3ed56e216138c
+99580f2348eff629 8c096f1777f3861a""".split()
+
+
+def test_run_ids_are_those_of_before_the_schema():
+    "The committed study database is keyed by run ids: checking a specification must not change one."
+    assert [run_id(c) for c in expand(FIXED)] == FIXED_IDS
+
+
+def test_the_cpu_study_keeps_its_run_ids(data):
+    "expand(paper_sweep('cpu')) on the shelf: the 190 run ids results/paper-cpu.db was written with."
+    if not data.shelf: pytest.skip("the cpu study's datasets are on the shelf (INTRINSIC_PROPS_DATA)")
+    import hashlib
+    import warnings
+    from intrinsic_props.paper import paper_sweep
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ids = sorted(run_id(c) for c in expand(paper_sweep("cpu")))
+    assert (len(ids), hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]) == (190, "71ab3503a3c85955")
+
+
+GOOD = dict(datasets=[{"name": "digits", "classes": ["3", "8"]}], models=["small_cnn"], n_train=[40], seeds=[0])
+
+
+@pytest.mark.parametrize("change, why", [
+    (dict(data={"n_tset": 30}), "unknown key 'data.n_tset' (did you mean 'n_test'?); data takes split, n_test, test_split, size, channels, scale, protocol"),
+    (dict(attack={"pgd_step": 3}), "unknown key 'attack.pgd_step' (did you mean 'pgd_steps'?); attack takes eps, pgd_steps"),
+    (dict(attack={"epss": [0.01]}), "unknown key 'attack.epss' (did you mean 'eps'?)"),
+    (dict(measure={"kk": 10}), "unknown key 'measure.kk' (did you mean 'k'?); measure takes k"),
+    (dict(representation={"layr": "fc"}), "unknown key 'representation.layr' (did you mean 'layer'?)"),
+    (dict(datasets=[{"name": "digits", "classes": ["3", "8"], "data": {"n_tset": 30}}]), "unknown key 'datasets[0].data.n_tset' (did you mean 'n_test'?)"),
+    (dict(datasets=[{"name": "digits", "clases": ["3", "8"]}]), "unknown key 'datasets[0].clases' (did you mean 'classes'?)"),
+    (dict(seeds="12"), "seeds must be a non-empty list, each item a whole number (e.g. [0, 1, 2]); got the string '12'; a string is not a list: write [12]"),
+    (dict(n_train="40"), "n_train must be a non-empty list, each item a whole number ≥ 1 (e.g. [500, 1000]); got the string '40'; a string is not a list"),
+    (dict(models="small_cnn"), "models must be a non-empty list, each item one of resnet18, resnet34, resnet50, vgg13, vgg16, vgg19, small_cnn"),
+    (dict(models=["resnet181"]), "got ['resnet181']; the string 'resnet181' is not one of resnet18,"),
+    (dict(n_train=[40.7]), "got [40.7]; 40.7 is not a whole number ≥ 1"),
+    (dict(n_train=[10.5]), "got [10.5]; 10.5 is not a whole number ≥ 1"),
+    (dict(n_train=[]), "n_train must be a non-empty list"),
+    (dict(n_train=[True]), "True is not a whole number ≥ 1"),
+    (dict(gpu="false"), "gpu must be true or false; got the string 'false'; a string is not a flag: write true or false without quotes"),
+    (dict(train={"lr": "1e300"}), "train.lr must be a number > 0 and ≤ 1; got the string '1e300'; a string, not a number (YAML reads 1e-3 as text"),
+    (dict(train={"lr": 1e300}), "train.lr must be a number > 0 and ≤ 1; got 1e+300"),
+    (dict(train={"epochs": 0}), "train.epochs must be a whole number ≥ 1; got 0"),
+    (dict(data=None), "data must be a mapping of settings; got None"),
+    (dict(data={"channels": 2}), "data.channels must be one of 1, 3, or null; got 2"),
+    (dict(attack={"eps": 0.03}), "attack.eps must be a non-empty list"),
+    (dict(datasets=[{"name": "digits", "classes": ["3"]}]), "datasets[0].classes must be two classes"),
+    (dict(datasets=[]), "datasets must be a non-empty list"),
+    (dict(datasets="digits"), "datasets must be a non-empty list"),
+    (dict(threads=0), "threads must be a whole number ≥ 1; got 0"),
+])
+def test_a_bad_specification_is_refused_before_any_run(change, why, tmp_path):
+    "Each misspelt key or wrongly typed value is named, before the database is even created."
+    with pytest.raises(ValueError, match=None) as e: run_sweep({**GOOD, **change}, tmp_path/"bad.db", progress=False)
+    assert why in str(e.value), str(e.value)
+    assert not (tmp_path/"bad.db").exists()
+
+
+def test_a_valid_specification_is_unchanged_by_the_check():
+    import copy
+    from intrinsic_props.sweep import check_spec
+    spec = copy.deepcopy(FIXED)
+    assert check_spec(spec) is spec and spec == FIXED
