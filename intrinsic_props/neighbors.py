@@ -30,7 +30,11 @@ __all__ = ['UNIT_ROUNDOFF', 'INPUT_ROUNDOFF', 'GRAM_CHUNK', 'FP32_NODES', 'GPU_P
 def resolve_device(device="auto") -> torch.device:
     "The torch device for `device`, with its index on CUDA: \"auto\" is CUDA when available, else the CPU; \"cuda\" the current GPU."
     if device is None or device == "auto": device = "cuda" if torch.cuda.is_available() else "cpu"
-    d = torch.device(device)
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device={device!r} is not a device: use 'cpu', 'cuda', 'cuda:<index>' or 'auto'") from e
+    if d.type == "meta":
+        raise ValueError("device='meta' holds shapes but no data, so nothing can be computed there; use 'cpu', 'cuda' or 'auto'")
     if d.type != "cuda": return d
     if not torch.cuda.is_available():
         raise ValueError(f"device={device!r} but CUDA is not available here; use device='cpu' or 'auto'")
@@ -228,6 +232,14 @@ def free_memory(device:torch.device) -> int:
     try: return os.sysconf("SC_AVPHYS_PAGES")*os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError): return 4*2**30
 
+# %% ../nbs/01_neighbors.ipynb #55c9a479
+def _size(nbytes:float) -> str:
+    "A byte count in the largest of B, KiB, MiB, GiB and TiB that keeps it at 1 or more: never \"0 MiB\" for a few bytes."
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(nbytes) < 1024: return f"{nbytes:.4g} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.4g} TiB"
+
 # %% ../nbs/01_neighbors.ipynb #d9c428eb
 def plan_memory(n:int, # points
                 dim:int, # coordinates per point
@@ -247,8 +259,8 @@ def plan_memory(n:int, # points
         if device.type == "cuda" and 4*INDEX_CAP//row < min(64, n):
             raise ValueError(f"{n} points are too many for one pass on a GPU: 64 rows of panel would exceed 2^31 elements")
         if block_size < min(64, n):
-            raise MemoryError(f"the pass needs about {(fixed + row*min(64, n))/2**20:.0f} MiB on {device} for {n} points "
-                              f"of dimension {dim}; the budget is {memory/2**20:.0f} MiB: raise memory=, or lower N or the resolution")
+            raise MemoryError(f"the pass needs about {_size(fixed + row*min(64, n))} on {device} for {n} points "
+                              f"of dimension {dim}; the budget is {_size(memory)}: raise memory=, or lower N or the resolution")
     if block_size < 1: raise ValueError(f"block_size must be a positive integer, got {block_size}")
     if device.type == "cuda": block_size = min(block_size, 4*INDEX_CAP//row)  # row: 4 bytes per element of the panels
     panel = row*block_size

@@ -81,6 +81,20 @@ def ieee_float32(device:torch.device):
     try: yield
     finally: restore_precision(state)
 
+# %% ../nbs/06_training.ipynb #f350eb00
+def _non_finite(model:nn.Module, # the model whose outputs were not finite
+                bad:int, # images with a NaN/inf logit
+                n:int, # images evaluated
+               ) -> ValueError:
+    "The error for NaN/inf outputs: the model's non-finite parameters and buffers by name, else the outputs themselves."
+    names = [k for k, t in [*model.named_parameters(), *model.named_buffers()] if t.is_floating_point() and not torch.isfinite(t).all()]
+    if names:
+        return ValueError(f"{arch_name(model)} has NaN/inf in {len(names)} parameter(s) or buffer(s) ({', '.join(names[:4])}"
+                          f"{', …' if len(names) > 4 else ''}), so its loss on {bad} of {n} images is not a number: the training "
+                          "diverged (lower lr) or the weights are damaged; retrain or reload them")
+    return ValueError(f"{arch_name(model)} gives NaN/inf logits on {bad} of {n} images although its weights are finite (an "
+                      "overflow: check the images' scale, or evaluate with amp=False)")
+
 # %% ../nbs/06_training.ipynb #245affd8
 def evaluate(model:nn.Module, # a classifier
              data:ImageSet, # labelled images
@@ -91,11 +105,14 @@ def evaluate(model:nn.Module, # a classifier
     check_data(model, data)
     device = model_device(model)
     loss, correct = torch.zeros((), device=device, dtype=torch.float64), torch.zeros((), device=device, dtype=torch.long)
+    bad = torch.zeros((), device=device, dtype=torch.long)
     with eval_mode(model), torch.no_grad(), (nullcontext() if amp else ieee_float32(device)):
         for x, y in batches(data, batch_size, device):
             with _autocast(device, amp): logits = model(x).float()
             loss += F.cross_entropy(logits, y, reduction="sum")
             correct += (logits.argmax(1) == y).sum()
+            bad += (~torch.isfinite(logits)).any(1).sum()  # on the device: no host sync per batch
+    if int(bad): raise _non_finite(model, int(bad), len(data))
     return Score(float(loss)/len(data), int(correct)/len(data))
 
 # %% ../nbs/06_training.ipynb #d9b47b52
@@ -318,15 +335,34 @@ def save_weights(model:nn.Module, path) -> Path:
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
     return path
 
+# %% ../nbs/06_training.ipynb #8f74bd1f
+def _not_loaded(path:Path, # the file torch.load refused
+                e:Exception, # what it raised
+               ) -> ValueError:
+    "Why `path` is no weights-only checkpoint, read from its first bytes: not one at all, damaged, or pickled objects."
+    import pickle, zipfile
+    head = path.read_bytes()[:2]
+    if not head: return ValueError(f"{path} is empty: not a checkpoint (an interrupted save?)")
+    if head == b"PK":
+        if not zipfile.is_zipfile(path): return ValueError(f"{path} is a damaged or incomplete checkpoint (a truncated zip archive)")
+        with zipfile.ZipFile(path) as z: names = z.namelist()
+        if not any(m.endswith("data.pkl") for m in names):
+            return ValueError(f"{path} is a zip archive but not a PyTorch checkpoint (it holds no data.pkl)")
+    elif head[:1] != b"\x80":
+        return ValueError(f"{path} is not a PyTorch checkpoint at all (neither a zip archive nor a pickle); "
+                          "save weights with save_weights")
+    if isinstance(e, pickle.UnpicklingError) and "Weights only load failed" in str(e):
+        return ValueError(f"{path} is not a weights-only checkpoint ({type(e).__name__}); it holds pickled objects besides "
+                          "tensors, which are not loaded")
+    return ValueError(f"{path} is a damaged checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+
 # %% ../nbs/06_training.ipynb #6b2afedb
 def load_weights(model:nn.Module, path) -> nn.Module:
     "Load weights saved by `save_weights` into `model`, without unpickling anything but tensors."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"no checkpoint at {path}")
     try: state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ValueError(f"{path} is not a weights-only checkpoint ({type(e).__name__}); "
-                         "it holds pickled objects besides tensors, which are not loaded") from e
+    except Exception as e: raise _not_loaded(path, e) from e
     if not isinstance(state, dict): raise ValueError(f"{path} holds a {type(state).__name__}, not a state_dict")
     try: model.load_state_dict(state)
     except RuntimeError as e:
