@@ -205,8 +205,8 @@ def check_spec(spec:dict) -> dict:
     if missing: raise SpecError(f"sweep specification lacks {missing}; it needs {list(GRID_KEYS)}")
     _check_section(spec, SPEC_SCHEMA, "")
     entries = spec["datasets"]
-    if not isinstance(entries, list) or not entries:
-        raise SpecError(f"datasets must be a non-empty list of dataset names or entries like {{name: digits, classes: ['3', '8']}}; got {_shown(entries)}")
+    if not isinstance(entries, list):  # empty is allowed: the paper's specifications where none of their data is at hand
+        raise SpecError(f"datasets must be a list of dataset names or entries like {{name: digits, classes: ['3', '8']}}; got {_shown(entries)}")
     for i, entry in enumerate(entries):
         if TEXT.test(entry): continue
         if not isinstance(entry, dict) or "name" not in entry:

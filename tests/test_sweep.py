@@ -180,8 +180,8 @@ GOOD = dict(datasets=[{"name": "digits", "classes": ["3", "8"]}], models=["small
     (dict(data={"channels": 2}), "data.channels must be one of 1, 3, or null; got 2"),
     (dict(attack={"eps": 0.03}), "attack.eps must be a non-empty list"),
     (dict(datasets=[{"name": "digits", "classes": ["3"]}]), "datasets[0].classes must be two classes"),
-    (dict(datasets=[]), "datasets must be a non-empty list"),
-    (dict(datasets="digits"), "datasets must be a non-empty list"),
+    (dict(datasets="digits"), "datasets must be a list of dataset names or entries"),
+    (dict(datasets=[{"classes": ["3", "8"]}]), "datasets[0] must be a dataset name or a mapping with a name"),
     (dict(threads=0), "threads must be a whole number ≥ 1; got 0"),
 ])
 def test_a_bad_specification_is_refused_before_any_run(change, why, tmp_path):
