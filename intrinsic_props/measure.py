@@ -32,7 +32,7 @@ class Measurement:
     classes:int # number of classes
     k:int # neighbours used by MLE
     d_mle:float # MLE, MacKay–Ghahramani pooling (1/mean(1/m_i)), (k−1) normaliser
-    d_mle_mean:float # MLE, Levina–Bickel pooling (mean of m_i)
+    d_mle_mean:float # MLE, Levina–Bickel pooling (mean of m_i); None (with a warning) when some m_i is infinite
     d_twonn:float # TwoNN (Facco), largest 10 % of ratios discarded
     d_mle_authors:float # the authors' d_data: MLE, MacKay–Ghahramani pooling, (k−2) normaliser, zero distances skipped
     d_twonn_authors:float # the authors' TwoNN: only the largest ratio discarded, zero distances skipped
@@ -75,6 +75,14 @@ def _authors_neighbours(X, # the N×D points of the pass
     width = min(len(X) - 1, k + max(len(g.indices) for g in nb.duplicate_groups) - 1)
     return neighbors(X, k=width, warn_duplicates=False, **kwargs)
 
+# %% ../nbs/04b_measure.ipynb #7473152b
+def _mean_pooling(mle:MLE) -> float:
+    "The Levina–Bickel pooling of a fitted MLE; None, with a warning saying why, when a point's estimate is infinite."
+    try: return mle.pooled("mean")
+    except ValueError as e:
+        warnings.warn(f"d_mle_mean is left empty: {e}", DuplicatesWarning, stacklevel=3)
+        return None
+
 # %% ../nbs/04b_measure.ipynb #e5e276e4
 def measure(data, # an ImageSet, or an N×D array/tensor of points (then pass `y`)
             y=None, # class labels when `data` is plain points
@@ -83,7 +91,7 @@ def measure(data, # an ImageSet, or an N×D array/tensor of points (then pass `y
             quantile:float=0.99, # quantile for the robust label sharpness
             progress:bool=False, # progress bar for the pass
             memory:int=None, # memory budget of the pass in bytes (see `neighbors`)
-            precision:str="fp32", # products of the pass: "fp32", or "tf32" on CUDA (results are exact either way)
+            precision:str="auto", # products of the pass: "auto" (TF32 on CUDA, fp32 on a CPU), "fp32" or "tf32"; exact either way
             n_boot:int=0, # bootstrap replicates for intervals of d_mle and d_twonn; none when 0
             level:float=0.95, # coverage of those intervals
            ) -> Measurement:
@@ -114,7 +122,7 @@ def measure(data, # an ImageSet, or an N×D array/tensor of points (then pass `y
     return Measurement(
         name=data.name if image else "points", domain=data.domain if image else "unknown", n=len(X), dimension=X.shape[1],
         shape="×".join(map(str, data.shape)) if image else "", classes=len(nb.classes), k=k,
-        d_mle=mle.dimension_, d_mle_mean=mle.pooled("mean"), d_twonn=twonn.dimension_, d_mle_authors=authors_mle.dimension_,
+        d_mle=mle.dimension_, d_mle_mean=_mean_pooling(mle), d_twonn=twonn.dimension_, d_mle_authors=authors_mle.dimension_,
         d_twonn_authors=authors_twonn.dimension_, d_mle_low=mle_low, d_mle_high=mle_high,
         d_twonn_low=twonn_low, d_twonn_high=twonn_high,
         k_f=ks.value, k_f_robust=ks.robust, k_f_pair=ks.pair, duplicates=nb.n_duplicates,

@@ -10,7 +10,7 @@ import json
 import os
 import socket
 import sqlite3
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +18,7 @@ import pandas as pd
 import intrinsic_props
 
 # %% auto #0
-__all__ = ['SCHEMA', 'RESULT_COLUMNS', 'read_rows', 'ResultStore', 'result_records', 'load_results']
+__all__ = ['SCHEMA', 'CLAIM_LIFETIME', 'RESULT_COLUMNS', 'read_rows', 'ResultStore', 'result_records', 'load_results']
 
 # %% ../nbs/09a_store.ipynb #f44e73c3
 SCHEMA = """CREATE TABLE IF NOT EXISTS runs (
@@ -92,6 +92,14 @@ def read_rows(path) -> list:
         for k in ("config", "result", "history"): r[k] = json.loads(r[k]) if r[k] is not None else None
     return out
 
+# %% ../nbs/09a_store.ipynb #d90359a3
+CLAIM_LIFETIME = timedelta(hours=48)
+
+# %% ../nbs/09a_store.ipynb #b2e10f4e
+def _live_elsewhere(held:tuple) -> bool:
+    "Whether a claim (host, pid, claimed_at) made on another host is recent enough to be honoured."
+    return datetime.now(timezone.utc) - datetime.fromisoformat(held[2]) < CLAIM_LIFETIME
+
 # %% ../nbs/09a_store.ipynb #6c4f7df7
 class ResultStore:
     "The SQLite database of a sweep's runs: one atomic row per run, and the claims of the workers running them."
@@ -123,8 +131,8 @@ class ResultStore:
             db.execute("BEGIN IMMEDIATE")
             if db.execute("SELECT 1 FROM runs WHERE run_id=? AND status='done'", (run_id,)).fetchone():
                 db.execute("ROLLBACK"); return False
-            held = db.execute("SELECT host, pid FROM claims WHERE run_id=?", (run_id,)).fetchone()
-            if held and (held[0] != host or (held[1] != pid and _alive(held[1]))):
+            held = db.execute("SELECT host, pid, claimed_at FROM claims WHERE run_id=?", (run_id,)).fetchone()
+            if held and (_live_elsewhere(held) if held[0] != host else held[1] != pid and _alive(held[1])):
                 db.execute("ROLLBACK"); return False
             db.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?)",
                        (run_id, host, pid, datetime.now(timezone.utc).isoformat(timespec="seconds")))

@@ -95,3 +95,16 @@ def test_load_weights_says_what_the_file_is(tmp_path, content, match):
     elif content == "objects": torch.save({"weights": model.state_dict(), "when": time.localtime()}, path)
     else: path.write_bytes(content)
     with pytest.raises(ValueError, match=match): load_weights(model, path)
+
+
+def test_measure_with_k_copies_of_one_image_leaves_only_the_mean_pooling_empty():
+    "With k or more copies of an image, its neighbours' Levina–Bickel estimates are infinite: that one value is left empty, with a warning."
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 6))
+    x = np.vstack([x, np.repeat(x[:1], 25, axis=0)])
+    y = np.arange(len(x)) % 2
+    y[200:] = y[0]
+    with pytest.warns(Warning) as caught:
+        m = measure(x, y, k=20)
+    assert m.d_mle_mean is None and np.isfinite(m.d_mle) and np.isfinite(m.d_mle_authors)
+    assert any("d_mle_mean is left empty" in str(w.message) for w in caught)
