@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from bench_training import cpu_name
 from intrinsic_props.data import PROTOCOLS, ImageSet, load_dataset, preprocess
 from intrinsic_props.measure import measure
-from intrinsic_props.neighbors import BLOCK_CAP, matmul_precision
+from intrinsic_props.devices import matmul_precision
+from intrinsic_props.neighbors import BLOCK_CAP
 
 DATASET = "chest-xray-pneumonia-64"
 SHIFTS = [(0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1), (0, 2), (2, 0), (0, -2), (-2, 0)]

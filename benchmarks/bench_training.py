@@ -5,7 +5,7 @@ CPU:  python benchmarks/bench_training.py                       # resnet18, resn
 GPU:  python benchmarks/bench_training.py --device cuda         # all six models at 224 px, bf16+channels_last vs fp32 eager
 
 "fp32 eager" is IEEE float32 on CUDA too: `train(amp=False)` turns off the TF32 that cuDNN's convolutions use by
-default (`intrinsic_props.training.ieee_float32`), so the mode measures what its name says.
+default (`intrinsic_props.devices.ieee_float32`), so the mode measures what its name says.
 
 Each model trains with its paper batch size (40/25/12/6) on synthetic in-memory images for `--epochs` epochs; the first
 epoch is a warm-up (allocator, cuDNN algorithm choice) and the images/s reported are the median of the others. On CUDA

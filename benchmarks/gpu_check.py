@@ -52,12 +52,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from intrinsic_props.data import PROTOCOLS, ImageSet, binary_task, load_dataset, preprocess  # noqa: E402
 from intrinsic_props.label_sharpness import label_sharpness, sampled_label_sharpness  # noqa: E402
 from intrinsic_props.models import build_model  # noqa: E402
-from intrinsic_props.neighbors import (FP32_NODES, GPU_PRECISION, INDEX_CAP, _node, matmul_precision, neighbors,  # noqa: E402
-                                       pair_error, plan_memory, precision_state, resolve_device, resolve_precision,
-                                       restore_precision)
+from intrinsic_props.devices import (FP32_NODES, _node, ieee_float32, matmul_precision, precision_state,  # noqa: E402
+                                     resolve_device, restore_precision)
+from intrinsic_props.neighbors import GPU_PRECISION, INDEX_CAP, neighbors, pair_error, plan_memory, resolve_precision  # noqa: E402
 from intrinsic_props.representations import activations  # noqa: E402
 from intrinsic_props.robustness import PAPER_EPS, attack, attack_eval, eps_in_units, pgd  # noqa: E402
-from intrinsic_props.training import cudnn_autotune, evaluate, ieee_float32, train, train_settings  # noqa: E402
+from intrinsic_props.training import cudnn_autotune, evaluate, train, train_settings  # noqa: E402
 
 SYNCING = {"nonzero", "_local_scalar_dense", "masked_select", "masked_scatter", "is_nonzero", "equal", "unique",
            "_unique", "_unique2", "unique_consecutive", "unique_dim", "bincount", "repeat_interleave"}

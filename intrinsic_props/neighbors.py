@@ -6,45 +6,22 @@
 from __future__ import annotations
 
 import math
-import os
 import time
 import warnings
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from .data import DuplicateGroup, ImageSet
+from .devices import autocast_off, free_memory, matmul_precision, resolve_device
 
 # %% auto #0
-__all__ = ['UNIT_ROUNDOFF', 'INPUT_ROUNDOFF', 'GRAM_CHUNK', 'FP32_NODES', 'GPU_PRECISION', 'BLOCK_CAP', 'INDEX_CAP', 'SCRATCH',
-           'SEGMENT', 'resolve_device', 'as_points', 'class_codes', 'gamma', 'rounding_bound', 'precision_state',
-           'restore_precision', 'set_fp32_precision', 'matmul_precision', 'truncate_tf32_', 'resolve_precision',
-           'gather_rows', 'centred_points', 'approx_sq_distances', 'free_memory', 'plan_memory', 'class_blocks',
-           'candidate_pass', 'certified', 'uncapped_rows', 'pair_route', 'pair_error', 'chunk_bounds',
-           'pair_sq_distances', 'smallest_pairs', 'unsettled', 'exact_sq_distances', 'zero_distance_groups',
-           'Neighbors', 'autocast_off', 'neighbors']
-
-# %% ../nbs/01_neighbors.ipynb #87f063a8
-def resolve_device(device="auto") -> torch.device:
-    "The torch device for `device`, with its index on CUDA: \"auto\" is CUDA when available, else the CPU; \"cuda\" the current GPU."
-    if device is None or device == "auto": device = "cuda" if torch.cuda.is_available() else "cpu"
-    try: d = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ValueError(f"device={device!r} is not a device: use 'cpu', 'cuda', 'cuda:<index>' or 'auto'") from e
-    if d.type == "meta":
-        raise ValueError("device='meta' holds shapes but no data, so nothing can be computed there; use 'cpu', 'cuda' or 'auto'")
-    if d.type != "cuda": return d
-    if not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but CUDA is not available here; use device='cpu' or 'auto'")
-    count = torch.cuda.device_count()
-    index = torch.cuda.current_device() if d.index is None else d.index
-    if not index < count:
-        raise ValueError(f"device={device!r} but this machine has {count} CUDA device(s), cuda:0…cuda:{count - 1}; "
-                         "use one of them, or 'cuda' for the current one")
-    return torch.device("cuda", index)
-
+__all__ = ['UNIT_ROUNDOFF', 'INPUT_ROUNDOFF', 'GRAM_CHUNK', 'GPU_PRECISION', 'BLOCK_CAP', 'INDEX_CAP', 'SCRATCH', 'SEGMENT',
+           'as_points', 'class_codes', 'gamma', 'rounding_bound', 'truncate_tf32_', 'resolve_precision', 'gather_rows',
+           'centred_points', 'approx_sq_distances', 'plan_memory', 'class_blocks', 'candidate_pass', 'certified',
+           'uncapped_rows', 'pair_route', 'pair_error', 'chunk_bounds', 'pair_sq_distances', 'smallest_pairs',
+           'unsettled', 'exact_sq_distances', 'zero_distance_groups', 'Neighbors', 'neighbors']
 
 # %% ../nbs/01_neighbors.ipynb #a907c685
 def as_points(X, # N×D array or tensor, or an ImageSet
@@ -106,49 +83,6 @@ def rounding_bound(dim:int, # D, the number of coordinates
     L = min(dim, GRAM_CHUNK) + -(-dim//GRAM_CHUNK) - 1
     v = INPUT_ROUNDOFF[precision]
     return gamma(L + 8, UNIT_ROUNDOFF[precision]) + 2*v*(1 + 2*v)
-
-# %% ../nbs/01_neighbors.ipynb #3b82b62f
-FP32_NODES = ("", "cuda.matmul", "cudnn", "cudnn.conv", "cudnn.rnn", "mkldnn", "mkldnn.matmul", "mkldnn.conv", "mkldnn.rnn")
-_NEW_API = hasattr(torch.backends, "fp32_precision")  # PyTorch ≥ 2.9
-
-def _node(path:str):
-    "The `torch.backends` object holding the `fp32_precision` flag `path` (\"\": the generic one)."
-    obj = torch.backends
-    for part in filter(None, path.split(".")): obj = getattr(obj, part)
-    return obj
-
-def precision_state() -> dict:
-    "PyTorch's float32 precision settings: every `fp32_precision` flag and the legacy matmul precision."
-    if not _NEW_API: return dict(nodes={}, legacy=torch.get_float32_matmul_precision(), cudnn=torch.backends.cudnn.allow_tf32)
-    nodes = {p: _node(p).fp32_precision for p in FP32_NODES}
-    _node("cuda.matmul").fp32_precision = _node("mkldnn.matmul").fp32_precision = "ieee"  # the legacy getter cannot fail now
-    legacy = torch.get_float32_matmul_precision()
-    _node("cuda.matmul").fp32_precision, _node("mkldnn.matmul").fp32_precision = nodes["cuda.matmul"], nodes["mkldnn.matmul"]
-    return dict(nodes=nodes, legacy=legacy)
-
-def restore_precision(state:dict):
-    "Put PyTorch's float32 precision settings back to `state` (from `precision_state`), exactly."
-    torch.set_float32_matmul_precision(state["legacy"])  # sets the two matmul flags too, set again below
-    for p, v in state["nodes"].items(): _node(p).fp32_precision = v
-    if "cudnn" in state: torch.backends.cudnn.allow_tf32 = state["cudnn"]
-
-def set_fp32_precision(matmul:str, # "tf32" (CUDA tensor cores; IEEE through oneDNN) or "ieee"
-                       conv:str=None, # "tf32" or "ieee" for cuDNN's convolutions (and RNNs); unchanged when None
-                      ):
-    "Set float32 products to `matmul`, legacy and new settings agreeing, and cuDNN's convolutions to `conv`."
-    torch.set_float32_matmul_precision("high" if matmul == "tf32" else "highest")
-    if _NEW_API:
-        torch.backends.mkldnn.matmul.fp32_precision = "ieee"
-        if conv: torch.backends.cudnn.conv.fp32_precision = torch.backends.cudnn.rnn.fp32_precision = conv
-    elif conv: torch.backends.cudnn.allow_tf32 = conv == "tf32"
-
-@contextmanager
-def matmul_precision(precision:str="fp32"):
-    "Float32 matrix products in exactly `precision` inside the block (\"tf32\": CUDA tensor cores; else IEEE); every setting restored after."
-    state = precision_state()
-    set_fp32_precision("tf32" if precision == "tf32" else "ieee")
-    try: yield
-    finally: restore_precision(state)
 
 # %% ../nbs/01_neighbors.ipynb #c0f9d8d3
 def truncate_tf32_(x:torch.Tensor, # float32 values, changed in place
@@ -223,14 +157,6 @@ def approx_sq_distances(A:torch.Tensor, # centred float32 points
 BLOCK_CAP = {"cpu": 1024, "cuda": 16384}
 INDEX_CAP = 2**31 - 1  # most elements of one panel on CUDA, whose kernels (topk, masks) then index it in 32 bits
 SCRATCH = {"cpu": 2**23, "cuda": 2**26}
-
-# %% ../nbs/01_neighbors.ipynb #3048cb51
-def free_memory(device:torch.device) -> int:
-    "Bytes free on `device` now: on CUDA the GPU's free memory plus the blocks PyTorch's allocator holds unused; available RAM otherwise."
-    if device.type == "cuda":  # cached blocks are free to the pass: the allocator reuses them, or releases them when short
-        return torch.cuda.mem_get_info(device)[0] + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-    try: return os.sysconf("SC_AVPHYS_PAGES")*os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError): return 4*2**30
 
 # %% ../nbs/01_neighbors.ipynb #55c9a479
 def _size(nbytes:float) -> str:
@@ -599,12 +525,6 @@ class Neighbors:
                 f"refined in float64), {self.seconds:.2f} s")
 
 # %% ../nbs/01_neighbors.ipynb #df45ea11
-def autocast_off(device:torch.device) -> ExitStack:
-    "A context with autocast disabled on `device`'s type and on the CPU: float32 stays float32 inside a caller's `torch.autocast`."
-    stack = ExitStack()
-    for kind in dict.fromkeys((device.type, "cpu")): stack.enter_context(torch.autocast(kind, enabled=False))
-    return stack
-
 class _Clock:
     "Wall seconds per stage, the device's queue drained at each mark."
     def __init__(self, device:torch.device, start:float): self.device, self.last, self.stages = device, start, {}

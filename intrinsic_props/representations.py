@@ -16,7 +16,8 @@ from torch import nn
 from .data import ImageSet
 from .intrinsic_dim import TwoNN, estimator as make_estimator
 from .models import SmallCNN, arch_name, check_input, eval_mode, model_device
-from .training import batches, ieee_float32
+from .devices import ieee_float32
+from .training import batches
 
 # %% auto #0
 __all__ = ['penultimate_layer', 'layer_names', 'profile_layers', 'activations', 'repr_dim', 'id_profile', 'plot_id_profile']

@@ -17,7 +17,8 @@ from torch import nn
 
 from .data import ImageSet
 from .models import eval_mode, model_device
-from .training import Score, batches, check_data, evaluate, ieee_float32, to_device
+from .devices import ieee_float32, to_device
+from .training import Score, batches, check_data, evaluate
 
 # %% auto #0
 __all__ = ['PAPER_EPS', 'ATTACKS', 'eps_in_units', 'fgsm', 'pgd', 'attack', 'attack_eval']

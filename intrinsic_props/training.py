@@ -22,12 +22,12 @@ from tqdm.auto import tqdm
 
 from .data import BinaryTask, ImageSet
 from .models import PAPER_ARCHITECTURES, arch_name, check_input, eval_mode, family, model_device, seeded
-from .neighbors import precision_state, resolve_device, restore_precision, set_fp32_precision
+from .devices import ieee_float32, resolve_device, to_device
 
 # %% auto #0
-__all__ = ['PRESETS', 'as_input', 'batches', 'check_data', 'Score', 'ieee_float32', 'evaluate', 'TrainSettings', 'train_settings',
-           'batch_indices', 'to_device', 'device_batches', 'TrainResult', 'TrainingDiverged', 'recalibrate_bn',
-           'cudnn_autotune', 'train', 'save_weights', 'load_weights']
+__all__ = ['PRESETS', 'as_input', 'batches', 'check_data', 'Score', 'evaluate', 'TrainSettings', 'train_settings',
+           'batch_indices', 'device_batches', 'TrainResult', 'TrainingDiverged', 'recalibrate_bn', 'cudnn_autotune',
+           'train', 'save_weights', 'load_weights']
 
 # %% ../nbs/06_training.ipynb #afec3643
 def as_input(images:torch.Tensor, # N×C×H×W, uint8 or float, in the ImageSet's units
@@ -70,16 +70,6 @@ class Score(NamedTuple):
 def _autocast(device:torch.device, amp:bool):
     "bf16 autocast on CUDA when `amp`; a no-op elsewhere."
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
-
-# %% ../nbs/06_training.ipynb #6ea30d87
-@contextmanager
-def ieee_float32(device:torch.device):
-    "IEEE float32 matrix products and convolutions on CUDA inside the block (no TF32, as on a CPU); every setting restored after."
-    if device.type != "cuda": yield; return
-    state = precision_state()
-    set_fp32_precision("ieee", conv="ieee")
-    try: yield
-    finally: restore_precision(state)
 
 # %% ../nbs/06_training.ipynb #f350eb00
 def _non_finite(model:nn.Module, # the model whose outputs were not finite
@@ -177,12 +167,6 @@ def batch_indices(n:int, # number of images
     return batches
 
 # %% ../nbs/06_training.ipynb #1fa0f9c6
-def to_device(t:torch.Tensor, # a CPU tensor
-              device:torch.device, # where it goes
-             ) -> torch.Tensor:
-    "`t` on `device`; to CUDA one asynchronous copy from pinned memory, so the host does not wait for the GPU."
-    return t.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else t.to(device)
-
 def device_batches(n:int, # number of images
                    batch_size:int, # images per batch
                    generator:torch.Generator, # the run's batch-order generator

@@ -280,7 +280,7 @@ PRECISION_STATES = {"default": lambda: None, "legacy high": lambda: torch.set_fl
 
 @pytest.fixture
 def pristine_precision():
-    from intrinsic_props.neighbors import precision_state, restore_precision
+    from intrinsic_props.devices import precision_state, restore_precision
     state = precision_state()
     yield
     restore_precision(state)
@@ -288,7 +288,7 @@ def pristine_precision():
 
 def observed_precision():
     "Every fp32_precision flag and what the legacy getter says, or that it fails."
-    from intrinsic_props.neighbors import FP32_NODES, _node
+    from intrinsic_props.devices import FP32_NODES, _node
     try: legacy = torch.get_float32_matmul_precision()
     except RuntimeError: legacy = "fails"
     return {p: _node(p).fp32_precision for p in FP32_NODES}, legacy
@@ -297,8 +297,7 @@ def observed_precision():
 @pytest.mark.parametrize("state", list(PRECISION_STATES))
 def test_matmul_precision_restores_every_setting(state, pristine_precision):
     "From any starting state (legacy API, generic flag, mixed settings the legacy getter refuses): inside, the legacy getter works and says what runs; after, every flag and the getter are as before."
-    from intrinsic_props.neighbors import matmul_precision
-    from intrinsic_props.training import ieee_float32
+    from intrinsic_props.devices import ieee_float32, matmul_precision
     PRECISION_STATES[state]()
     before = observed_precision()
     for precision, inside in (("fp32", "highest"), ("tf32", "high"), ("tf32-emulated", "highest")):
@@ -318,7 +317,7 @@ def test_matmul_precision_restores_every_setting(state, pristine_precision):
 
 def test_free_memory_counts_pytorchs_cached_blocks(monkeypatch):
     "On CUDA the memory PyTorch's allocator holds but does not use is free to the pass."
-    from intrinsic_props.neighbors import free_memory
+    from intrinsic_props.devices import free_memory
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d: (3*2**30, 140*2**30))
     monkeypatch.setattr(torch.cuda, "memory_reserved", lambda d: 100*2**30)
     monkeypatch.setattr(torch.cuda, "memory_allocated", lambda d: 40*2**30)
@@ -400,7 +399,7 @@ def test_tf32_needs_cuda_or_emulation():
 
 def test_cuda_devices_resolve_with_their_index(monkeypatch):
     "On an emulated machine with two GPUs: 'cuda' is the current one, by index; a GPU it does not have is a clear error."
-    from intrinsic_props.neighbors import resolve_device
+    from intrinsic_props.devices import resolve_device
     for name, value in (("is_available", True), ("device_count", 2), ("current_device", 1)):
         monkeypatch.setattr(torch.cuda, name, lambda value=value: value)
     assert resolve_device("cuda") == resolve_device("auto") == torch.device("cuda", 1) != resolve_device("cuda:0")
