@@ -237,7 +237,7 @@ def agree(nb, ref) -> bool:
             and bool(((nb.other_distance - ref.other_distance).abs() <= 2*o_rtol*ref.other_distance + 1e-300).all()))
 
 
-def check_neighbours(r:Report, dev:torch.device, dry:bool, sizes:dict):
+def check_neighbors(r:Report, dev:torch.device, dry:bool, sizes:dict):
     "The device's pass (fp32, tf32, tf32-emulated; points on the host and on the device) equals the CPU's; rows certified."
     precisions = ["tf32-emulated"] if dry else ["fp32", "tf32-emulated", "tf32"]  # on a CPU, fp32 on "the device" is the reference itself
     for name, x, y in sample_points():
@@ -581,7 +581,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     r = Report()
     checks = [("device", check_device), ("precision", check_precision), ("autocast", check_autocast),
-              ("neighbours", check_neighbours), ("scale", lambda *args: check_scale(*args, full, timings)),
+              ("neighbours", check_neighbors), ("scale", lambda *args: check_scale(*args, full, timings)),
               ("default", lambda *args: check_default(*args, timings)), ("memory", check_memory),
               ("paper", check_paper), ("sharpness", check_sharpness), ("training", check_training),
               ("throughput", check_throughput), ("attacks", check_attacks), ("pgd", check_pgd), ("bench", check_bench)]

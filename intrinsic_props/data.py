@@ -28,10 +28,10 @@ _all_ = ["DATASETS", "DEBIAN_FASHION_MNIST", "SAMPLES_DIR", "DIGITS_SPLITS", "ca
          "available_datasets"]  # the catalogue's names, importable from here as before
 
 # %% auto #0
-__all__ = ['DOMAINS', 'SCALES', 'PROTOCOLS', 'ImageSet', 'from_arrays', 'from_npz', 'from_folder', 'read_idx', 'concat',
+__all__ = ['DOMAINS', 'INTENSITY_SCALES', 'PROTOCOLS', 'ImageSet', 'from_arrays', 'from_npz', 'from_folder', 'read_idx', 'concat',
            'load_dataset', 'preprocess', 'BinaryTask', 'class_indices', 'binary_task', 'DuplicateGroup',
-           'find_duplicates', 'DATASETS', 'DEBIAN_FASHION_MNIST', 'SAMPLES_DIR', 'DIGITS_SPLITS', 'cache_dir',
-           'data_dirs', 'known_datasets', 'available_datasets']
+           'find_duplicates', 'DuplicatesWarning', 'DATASETS', 'DEBIAN_FASHION_MNIST', 'SAMPLES_DIR', 'DIGITS_SPLITS',
+           'cache_dir', 'data_dirs', 'known_datasets', 'available_datasets']
 
 # %% ../nbs/00_data.ipynb #3e7cb5d9
 DOMAINS = ("natural", "medical", "unknown")
@@ -403,7 +403,7 @@ def load_dataset(name:str, # a name from `known_datasets()`, e.g. "pneumoniamnis
                             "Set INTRINSIC_PROPS_DATA to a folder that holds it or pass root=.")
 
 # %% ../nbs/00_data.ipynb #fd92e6ab
-SCALES = (None, "unit", "max")
+INTENSITY_SCALES = (None, "unit", "max")  # how `preprocess` rescales intensities (not `paper.SCALES`, the sizes of a run)
 _LUMA = torch.tensor([0.299, 0.587, 0.114])
 
 # %% ../nbs/00_data.ipynb #d9d30f82
@@ -443,7 +443,7 @@ def preprocess(data:ImageSet, # images to convert
                scale:str=None, # None (keep), "unit" ([0, 1]) or "max" (per image ×255/max, the paper's)
               ) -> ImageSet:
     "`data` with channels converted, intensities rescaled and images resized; each step recorded."
-    if scale not in SCALES: raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    if scale not in INTENSITY_SCALES: raise ValueError(f"scale must be one of {INTENSITY_SCALES}, got {scale!r}")
     x, steps, rng = data.images, list(data.preprocessing), data.intensity_range
     if channels is not None and channels != x.shape[1]:
         x = _convert_channels(x, channels)
@@ -574,3 +574,7 @@ def find_duplicates(data:ImageSet) -> list:
             labels = data.labels[idx].tolist()
             out.append(DuplicateGroup(idx, labels, len(set(labels)) > 1))
     return sorted(out, key=lambda g: g.indices[0])
+
+# %% ../nbs/00_data.ipynb #d8c3fafe
+class DuplicatesWarning(UserWarning):
+    "Identical or near-identical points were found; the message says how many, what was done and the fix."

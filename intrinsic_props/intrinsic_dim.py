@@ -19,22 +19,22 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from .data import ImageSet
+from .data import DuplicatesWarning, ImageSet
 from .neighbors import as_points, neighbors
 
 # %% auto #0
 __all__ = ['NEAR_DUPLICATE_ALPHA', 'DUPLICATE_HANDLING', 'MIN_POINTS', 'LOCAL_FRACTION', 'POOLS', 'TWONN_METHODS', 'POOL_NAMES',
-           'knn_distances', 'DuplicatesWarning', 'Duplicates', 'find_near_duplicates', 'nonzero_distances',
-           'deduplicate', 'FewPointsWarning', 'MLE', 'TwoNN', 'relative_difference', 'confidence_interval',
-           'dimension_vs_k', 'plot_dimension_vs_k', 'skdim_names', 'SkdimEstimator', 'estimator']
+           'knn_distances', 'Duplicates', 'find_near_duplicates', 'nonzero_distances', 'deduplicate',
+           'FewPointsWarning', 'MLE', 'TwoNN', 'relative_difference', 'confidence_interval', 'dimension_vs_k',
+           'plot_dimension_vs_k', 'skdim_names', 'SkdimEstimator', 'make_estimator']
 
 # %% ../nbs/02_intrinsic_dim.ipynb #e980158b
-def _is_neighbours(data) -> bool:
+def _is_neighbors(data) -> bool:
     "Whether `data` holds precomputed neighbours rather than points."
     return hasattr(data, "distances") and hasattr(data, "indices")
 
 # %% ../nbs/02_intrinsic_dim.ipynb #0e85200b
-def _check_neighbours(distances:np.ndarray, indices:np.ndarray, k:int):
+def _check_neighbors(distances:np.ndarray, indices:np.ndarray, k:int):
     "Raise unless `distances` and `indices` are N×(≥k) neighbour tables with finite, non-negative, ascending distances."
     if distances.ndim != 2 or indices.shape != distances.shape:
         raise ValueError(f"neighbour distances and indices must both be N×k, got shapes {distances.shape} and {indices.shape}")
@@ -50,9 +50,9 @@ def knn_distances(data, # N×D array/tensor, `ImageSet`, or precomputed neighbou
                   k:int, # neighbours per point
                  ) -> tuple:
     "Distances (N×k float64, ascending) and indices (N×k) of each point's k nearest neighbours, self excluded."
-    if _is_neighbours(data):
+    if _is_neighbors(data):
         distances, indices = np.asarray(data.distances, dtype=np.float64), np.asarray(data.indices)
-        _check_neighbours(distances, indices, k)
+        _check_neighbors(distances, indices, k)
         return distances[:, :k], indices[:, :k]
     nb = neighbors(data.images.reshape(len(data), -1) if isinstance(data, ImageSet) else data, k=k, warn_duplicates=False)
     return nb.distances.numpy(), nb.indices.numpy()
@@ -64,7 +64,7 @@ def _checked_input(est:BaseEstimator, # the estimator being fitted; `n_features_
                    X, # N×D array-like, tensor, `ImageSet` or precomputed neighbours
                   ):
     "`X` checked as scikit-learn checks arrays (sparse, complex, object, empty refused in its words); tensors, `ImageSet`s and neighbours as they are."
-    if _is_neighbours(X):
+    if _is_neighbors(X):
         if getattr(X, "dim", 0): est.n_features_in_ = int(X.dim)
         else: est.__dict__.pop("n_features_in_", None)
         return X
@@ -73,10 +73,6 @@ def _checked_input(est:BaseEstimator, # the estimator being fitted; `n_features_
                         estimator=est, **{_FINITE: False})  # NaN/inf and shapes: `neighbors` names the rows and the fix
     est.n_features_in_ = int(np.prod(X.shape)) if isinstance(X, ImageSet) else int(X.shape[1]) if X.ndim == 2 else 0
     return X
-
-# %% ../nbs/02_intrinsic_dim.ipynb #92f2d5a8
-class DuplicatesWarning(UserWarning):
-    "Exact or near-duplicate points were found; the message says how many and what was done."
 
 # %% ../nbs/02_intrinsic_dim.ipynb #4b2adad2
 NEAR_DUPLICATE_ALPHA = 0.01 # chance that clean data show any near-duplicate
@@ -156,7 +152,7 @@ def nonzero_distances(data, # N×D array/tensor, `ImageSet`, or precomputed neig
                       k:int, # non-zero distances per point
                      ) -> tuple:
     "(N×k distances to each point's k nearest points at a non-zero distance, ascending; copies of each point): zeros skipped, as the authors' code."
-    width = data.distances.shape[1] if _is_neighbours(data) else k
+    width = data.distances.shape[1] if _is_neighbors(data) else k
     while True:
         distances = knn_distances(data, width)[0]
         zeros = (distances == 0).sum(1)
@@ -164,7 +160,7 @@ def nonzero_distances(data, # N×D array/tensor, `ImageSet`, or precomputed neig
         if not short.any(): return np.take_along_axis(distances, zeros[:, None] + np.arange(k), 1), zeros
         i = int(np.argmax(short))
         n = len(distances)
-        if _is_neighbours(data):
+        if _is_neighbors(data):
             raise ValueError(f"skipping zero distances needs {k} non-zero distances per point, but the neighbours hold {width} "
                              f"per point and point {i} has {zeros[i]} copies among them; compute the neighbours with a larger k "
                              "(k + the largest group of copies − 1)")
@@ -446,7 +442,7 @@ class SkdimEstimator(BaseEstimator):
     def fit(self, X, y=None):
         "Fit the scikit-dimension estimator on `X` (N×D data or an `ImageSet`); `y` is ignored."
         cls = _skdim_class(self.name)
-        if _is_neighbours(X): raise TypeError(f"scikit-dimension's {self.name} needs the data points, not precomputed neighbours")
+        if _is_neighbors(X): raise TypeError(f"scikit-dimension's {self.name} needs the data points, not precomputed neighbours")
         self.estimator_ = cls(**(self.params or {})).fit(as_points(X)[0].cpu().double().numpy())
         self.dimension_ = float(self.estimator_.dimension_)
         if not math.isfinite(self.dimension_):
@@ -455,7 +451,7 @@ class SkdimEstimator(BaseEstimator):
         return self
 
 # %% ../nbs/02_intrinsic_dim.ipynb #983306d7
-def estimator(name:str, # "MLE", "TwoNN", any name from `skdim_names()`, or "skdim.<name>" for scikit-dimension's own
+def make_estimator(name:str, # "MLE", "TwoNN", any name from `skdim_names()`, or "skdim.<name>" for scikit-dimension's own
               **params, # hyper-parameters of that estimator
              ):
     "An unfitted intrinsic-dimension estimator by name: ours for MLE and TwoNN, scikit-dimension's for the rest."

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import ImageSet
+from .data import DuplicatesWarning, ImageSet
 from .neighbors import Neighbors, as_points, class_codes, neighbors, pair_sq_distances
 
 # %% auto #0
@@ -94,7 +94,7 @@ def _conflict_warning(conflicts:list, distinct:float):
     warnings.warn(f"label sharpness is infinite: {len(conflicts)} group(s) of identical images carry different labels "
                   f"(indices {shown}{'; …' if len(conflicts) > 5 else ''}). Over distinct images only (the paper's "
                   f"definition) K_F = {distinct:.4g}. Drop or relabel the copies (intrinsic_props.data.find_duplicates), "
-                  "or use the robust value.", stacklevel=3)
+                  "or use the robust value.", DuplicatesWarning, stacklevel=3)
 
 # %% ../nbs/03_label_sharpness.ipynb #c39b4007
 def label_sharpness(X, # N×D array or tensor, or an ImageSet (whose labels are the default `y`)
@@ -170,7 +170,7 @@ def sampled_label_sharpness(X, # N×D array or tensor, or an ImageSet
         i = int(identical.nonzero()[0, 0])
         warnings.warn(f"{int(identical.sum())} sampled pair(s) of identical images with different labels (e.g. images {int(p[i])} "
                       f"and {int(q[i])}) left out, as the authors' code does: K_F is over distinct images; label_sharpness "
-                      "reports the copies, and find_duplicates finds them", stacklevel=2)
+                      "reports the copies, and find_duplicates finds them", DuplicatesWarning, stacklevel=2)
     best = int(torch.argmax(k))
     return SampledLabelSharpness(float(k[best]), (int(p[best]), int(q[best])), len(p), int(cross.sum()), m, seed,
                                  int(identical.sum()), tuple(drawn.tolist()))

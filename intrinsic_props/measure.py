@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from .data import ImageSet
-from .intrinsic_dim import MLE, DuplicatesWarning, FewPointsWarning, TwoNN, _warn_few_points, confidence_interval
+from .data import DuplicatesWarning, ImageSet
+from .intrinsic_dim import MLE, FewPointsWarning, TwoNN, _warn_few_points, confidence_interval
 from .label_sharpness import label_sharpness
 from .neighbors import as_points, neighbors
 
@@ -65,7 +65,7 @@ def describe_preprocessing(steps:tuple) -> str:
     return " → ".join(parts)
 
 # %% ../nbs/04b_measure.ipynb #96a58a6c
-def _authors_neighbours(X, # the N×D points of the pass
+def _authors_neighbors(X, # the N×D points of the pass
                         nb, # the pass's neighbours
                         k:int, # neighbours per point
                         **kwargs, # device, memory, precision of the pass
@@ -111,7 +111,7 @@ def measure(data, # an ImageSet, or an N×D array/tensor of points (then pass `y
         twonn = TwoNN(discard=0.1).fit(nb)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DuplicatesWarning)  # the same copies as above, already reported
-            wide = _authors_neighbours(X, nb, k, device=device, memory=memory, precision=precision)
+            wide = _authors_neighbors(X, nb, k, device=device, memory=memory, precision=precision)
             authors_mle = MLE(k=k, pool="mle", unbiased=True, duplicates="skip_zero").fit(wide)
             authors_twonn = TwoNN(discard=0, duplicates="skip_zero").fit(wide)
     _warn_few_points(len(X), k, "measure")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .data import DuplicateGroup, ImageSet
+from .data import DuplicateGroup, DuplicatesWarning, ImageSet
 from .devices import autocast_off, free_memory, matmul_precision, resolve_device
 
 # %% auto #0
@@ -540,7 +540,7 @@ def _duplicates_warning(groups:list, n:int):
     warnings.warn(f"{npts} of {n} points have identical copies ({len(groups)} groups"
                   f"{f', {conflicting} with different labels' if conflicting else ''}): their neighbour distances are 0, "
                   "which breaks TwoNN and MLE and makes label sharpness infinite; see .duplicate_groups, and drop the "
-                  "copies (intrinsic_props.data.find_duplicates) unless they are meant to be there", stacklevel=3)
+                  "copies (intrinsic_props.data.find_duplicates) unless they are meant to be there", DuplicatesWarning, stacklevel=3)
 
 # %% ../nbs/01_neighbors.ipynb #69b37c7a
 def neighbors(X, # N×D array or tensor (any real dtype), or an ImageSet

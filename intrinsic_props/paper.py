@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import SAMPLES_DIR, ImageSet, _manifest, available_datasets, cache_dir, class_indices, load_dataset
-from .intrinsic_dim import DuplicatesWarning
+from .data import (SAMPLES_DIR, DuplicatesWarning, ImageSet, _manifest, available_datasets, cache_dir, class_indices,
+                                  load_dataset)
 from .laws import DOMAIN_COLORS, fit_domain_difference
 from .sweep import class_pairs, expand, run_id, run_sweep, run_task
 

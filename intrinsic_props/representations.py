@@ -14,7 +14,7 @@ import torchvision.models as tvm
 from torch import nn
 
 from .data import ImageSet
-from .intrinsic_dim import TwoNN, estimator as make_estimator
+from .intrinsic_dim import TwoNN, make_estimator
 from .models import SmallCNN, arch_name, check_input, eval_mode, model_device
 from .devices import ieee_float32
 from .training import batches

@@ -9,9 +9,9 @@ import torch
 from hypothesis import given, settings, strategies as st
 from sklearn.base import clone
 
-from intrinsic_props.data import from_arrays, load_dataset
-from intrinsic_props.intrinsic_dim import (MLE, TwoNN, DuplicatesWarning, confidence_interval, deduplicate,
-                                           dimension_vs_k, estimator, find_near_duplicates, knn_distances, relative_difference)
+from intrinsic_props.data import DuplicatesWarning, from_arrays, load_dataset
+from intrinsic_props.intrinsic_dim import (MLE, TwoNN, confidence_interval, deduplicate, dimension_vs_k, find_near_duplicates,
+                                           knn_distances, make_estimator, relative_difference)
 
 TOL = 1e-6  # agreement required with scikit-dimension where the definitions coincide
 
@@ -24,7 +24,8 @@ def curved(n, d, D=30, seed=0):
     return np.cos(z @ w + b)
 
 
-def neighbours(x, k):
+def precomputed(x, k):
+    "Neighbour tables of `x` (`.distances`, `.indices`), as the estimators take them precomputed."
     return SimpleNamespace(**dict(zip(("distances", "indices"), knn_distances(x, k))))
 
 
@@ -73,7 +74,7 @@ def test_matches_skdim_on_any_random_gaussian_data(n, d, k, seed):
 def test_matches_skdim_on_real_images(data, name, n):
     "End to end on real images, each library with its own neighbour search; breastmnist has near-duplicates."
     x = data.load(name)[:n].flat(torch.float64).numpy()
-    nb = neighbours(x, 20)
+    nb = precomputed(x, 20)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DuplicatesWarning)
         pairs = [(MLE(20, "mle", True).fit(nb), skdim_mle(x, 20, "mle", True)),
@@ -118,7 +119,7 @@ def test_inputs_give_the_same_estimate():
     ds = from_arrays(images, np.zeros(200, dtype=int), channels_last=False)
     for est in (MLE(10), TwoNN()):
         ref = clone(est).fit(flat).dimension_
-        for data in (torch.from_numpy(flat), ds, neighbours(flat, 30)):
+        for data in (torch.from_numpy(flat), ds, precomputed(flat, 30)):
             assert clone(est).fit(data).dimension_ == pytest.approx(ref, rel=1e-12)
 
 
@@ -163,8 +164,8 @@ def test_bad_twonn_parameters(params, message):
         TwoNN(**params).fit(curved(50, 2))
 
 
-def test_bad_precomputed_neighbours():
-    nb = neighbours(curved(50, 2), 5)
+def test_bad_precomputed_neighbors():
+    nb = precomputed(curved(50, 2), 5)
     with pytest.raises(ValueError, match="the neighbours hold 5 per point but 20 are needed"):
         MLE(20).fit(nb)
     with pytest.raises(ValueError, match="sorted ascending"):
@@ -288,11 +289,11 @@ def test_bootstrap_interval_width_matches_the_spread_over_independent_samples():
 
 def test_dimension_vs_k_reuses_one_neighbour_search():
     x = curved(300, 3)
-    table = dimension_vs_k(neighbours(x, 30), ks=[5, 30], pools=["mle"], unbiased=True, n_boot=0)
+    table = dimension_vs_k(precomputed(x, 30), ks=[5, 30], pools=["mle"], unbiased=True, n_boot=0)
     assert table.dimension.tolist() == pytest.approx([MLE(5, "mle", True).fit(x).dimension_, MLE(30, "mle", True).fit(x).dimension_])
     assert table.low.isna().all()
     with pytest.raises(ValueError, match="hold 30 per point but 40"):
-        dimension_vs_k(neighbours(x, 30), ks=[5, 40])
+        dimension_vs_k(precomputed(x, 30), ks=[5, 40])
     with pytest.raises(ValueError, match="ks is empty"):
         dimension_vs_k(x, ks=[])
 
@@ -300,17 +301,17 @@ def test_dimension_vs_k_reuses_one_neighbour_search():
 @pytest.mark.parametrize("name", ["lPCA", "corrint", "TLE", "MOM", "skdim.TwoNN"])
 def test_skdim_estimators_by_name(name):
     x = curved(400, 3)
-    est = estimator(name).fit(from_arrays(x.reshape(400, 1, 5, 6), np.zeros(400, dtype=int), channels_last=False))
+    est = make_estimator(name).fit(from_arrays(x.reshape(400, 1, 5, 6), np.zeros(400, dtype=int), channels_last=False))
     assert np.isfinite(est.dimension_) and 1 < est.dimension_ < 10
     with pytest.raises(TypeError, match="needs the data points"):
-        estimator(name).fit(neighbours(x, 20))
+        make_estimator(name).fit(precomputed(x, 20))
 
 
 def test_unknown_estimator_lists_the_names():
     with pytest.raises(ValueError, match="unknown estimator 'PCA'; known: MLE, TwoNN \\(ours\\) and.*lPCA"):
-        estimator("PCA")
+        make_estimator("PCA")
     with pytest.raises(ValueError, match="unknown estimator 'nope'"):
-        estimator("skdim.nope")
+        make_estimator("skdim.nope")
 
 
 # --- issue 11: the authors' handling of exact copies, too few points, scikit-learn's checks ---------------------------
@@ -378,18 +379,18 @@ def test_authors_mode_is_ours_without_copies(n, d, k, seed):
         warnings.simplefilter("ignore")
         for a, b in ((MLE(k, "mle", True), MLE(k, "mle", True, "skip_zero")), (MLE(k, "mean"), MLE(k, "mean", False, "skip_zero")),
                      (TwoNN(discard=0), TwoNN(discard=0, duplicates="skip_zero")), (TwoNN(), TwoNN(duplicates="skip_zero"))):
-            nb = neighbours(x, k)
+            nb = precomputed(x, k)
             a.fit(nb), b.fit(nb)
             assert a.dimension_ == b.dimension_
             assert np.array_equal(getattr(a, "dimension_pw_", getattr(a, "mu_", None)), getattr(b, "dimension_pw_", getattr(b, "mu_", None)))
 
 
-def test_authors_mode_needs_neighbours_past_the_copies():
+def test_authors_mode_needs_neighbors_past_the_copies():
     x = np.vstack([curved(100, 2), curved(100, 2)[[0]*10]])
     with pytest.raises(ValueError, match="the neighbours hold 5 per point and point 0 has 5 copies among them"):
-        MLE(5, duplicates="skip_zero").fit(neighbours(x, 5))
+        MLE(5, duplicates="skip_zero").fit(precomputed(x, 5))
     with pytest.warns(DuplicatesWarning):
-        wide = MLE(5, duplicates="skip_zero").fit(neighbours(x, 15)).dimension_
+        wide = MLE(5, duplicates="skip_zero").fit(precomputed(x, 15)).dimension_
     with pytest.warns(DuplicatesWarning):
         assert MLE(5, duplicates="skip_zero").fit(x).dimension_ == wide  # from the points, it searches as far as needed
     with pytest.raises(ValueError, match="duplicates must be one of"):
@@ -453,4 +454,4 @@ def test_n_features_in_for_every_input():
     ds = from_arrays(images, np.zeros(60, dtype=int), channels_last=False)
     for X in (images.reshape(60, -1), torch.from_numpy(images.reshape(60, -1)), ds, neighbors(ds.flat(), k=3), images.reshape(60, -1).astype(object)):
         assert MLE(k=3).fit(X).n_features_in_ == 16
-    assert not hasattr(MLE(k=3).fit(neighbours(images.reshape(60, -1), 3)), "n_features_in_")  # a bare table does not know D
+    assert not hasattr(MLE(k=3).fit(precomputed(images.reshape(60, -1), 3)), "n_features_in_")  # a bare table does not know D

@@ -7,7 +7,8 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from intrinsic_props.intrinsic_dim import MLE, TwoNN, DuplicatesWarning
+from intrinsic_props.data import DuplicatesWarning
+from intrinsic_props.intrinsic_dim import MLE, TwoNN
 from intrinsic_props.label_sharpness import label_sharpness
 from intrinsic_props.neighbors import neighbors
 from intrinsic_props.synthetic import grating_distance, grating_frequencies, grating_images, gratings
