@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from .data import DuplicatesWarning, ImageSet
 from .neighbors import as_points, neighbors
+from .stats import Interval, percentile_interval
 
 # %% auto #0
 __all__ = ['NEAR_DUPLICATE_ALPHA', 'DUPLICATE_HANDLING', 'MIN_POINTS', 'LOCAL_FRACTION', 'POOLS', 'TWONN_METHODS', 'POOL_NAMES',
@@ -353,16 +354,13 @@ def confidence_interval(estimator, # a fitted `MLE` or `TwoNN`
                         n_boot:int=1000, # bootstrap replicates
                         level:float=0.95, # coverage of the interval
                         seed:int=0, # seed of the resampling; same seed, same interval
-                       ) -> tuple:
+                       ) -> Interval:
     "Percentile-bootstrap interval (low, high) of a fitted estimator's dimension, resampling its per-point quantities."
     check_is_fitted(estimator, "dimension_")
-    if not 0 < level < 1: raise ValueError(f"level must lie in (0, 1), got {level}")
     if n_boot < 1: raise ValueError(f"n_boot must be a positive number of replicates, got {n_boot}")
     values = estimator._pointwise()
     gen = np.random.default_rng(seed)
-    boot = [estimator._pool_sample(values[gen.integers(0, len(values), len(values))]) for _ in range(n_boot)]
-    low, high = np.quantile(boot, [(1 - level)/2, (1 + level)/2])
-    return float(low), float(high)
+    return percentile_interval((estimator._pool_sample(values[gen.integers(0, len(values), len(values))]) for _ in range(n_boot)), level)
 
 # %% ../nbs/02_intrinsic_dim.ipynb #a2d1a91b
 POOL_NAMES = {"mle": "MLE, MacKay–Ghahramani", "mean": "MLE, Levina–Bickel", "median": "MLE, median"}

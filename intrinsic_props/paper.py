@@ -16,15 +16,17 @@ import torch
 
 from .data import (SAMPLES_DIR, DuplicatesWarning, ImageSet, _manifest, available_datasets, cache_dir, class_indices,
                                   load_dataset)
-from .laws import DOMAIN_COLORS, fit_domain_difference
+from .laws import (DOMAIN_COLORS, LawFit, by_domain, check_columns, fit_delta_vs_sharpness, fit_domain_difference,
+                                  fit_law, fit_loss_vs_dim, fit_slope_difference, share_repr_within_data)
+from .stats import LinearFit
 from .sweep import class_pairs, expand, run_id, run_sweep, run_task
 
 # %% auto #0
-__all__ = ['CITATION', 'PAPER_VALUES', 'CLAIMS', 'PRIMARY_TESTS', 'TASKS', 'SCALES', 'TASK_KEY', 'TASK_COLUMNS', 'primary_tests',
-           'verdict', 'paper_domain_means', 'task_sources', 'current_scale', 'domain_ranges', 'ranges_overlap',
-           'claim_tally', 'task_capacity', 'n_grid', 'test_size', 'dataset_tasks', 'paper_sweep', 'measurement_sets',
-           'results_dir', 'sweep_database', 'paper_results', 'done_runs', 'study_results', 'primary_runs',
-           'plot_dataset_bars', 'plot_loss_panels', 'write_sweep_spec']
+__all__ = ['CITATION', 'PAPER_VALUES', 'CLAIMS', 'PRIMARY_TESTS', 'LAW_SECTIONS', 'TASKS', 'SCALES', 'TASK_KEY', 'TASK_COLUMNS',
+           'primary_tests', 'verdict', 'law_summary', 'paper_domain_means', 'task_sources', 'current_scale',
+           'domain_ranges', 'ranges_overlap', 'claim_tally', 'task_capacity', 'n_grid', 'test_size', 'dataset_tasks',
+           'paper_sweep', 'measurement_sets', 'results_dir', 'sweep_database', 'paper_results', 'done_runs',
+           'study_results', 'primary_runs', 'plot_dataset_bars', 'plot_loss_panels', 'write_sweep_spec']
 
 # %% ../nbs/12_paper.ipynb #c67a3e0b
 CITATION = ("N. Konz and M. A. Mazurowski, The Effect of Intrinsic Dataset Properties on Generalization: Unraveling "
@@ -84,6 +86,114 @@ def verdict(low:float, # lower end of a 95 % interval
     above, below = low > threshold, high < threshold
     if side not in (">", "<"): raise ValueError(f"side must be '>' or '<', got {side!r}")
     return ("yes" if above else "no" if below else "not resolved") if side == ">" else ("yes" if below else "no" if above else "not resolved")
+
+# %% ../nbs/12_paper.ipynb #0e62be8e
+def _holds(low:float, high:float, criterion:tuple):
+    "Whether interval (low, high) meets `criterion`: ('>', v), ('<', v), ('>∋', v) or ('<∋', v); NA for None."
+    if criterion is None: return pd.NA
+    kind, v = criterion
+    if kind == ">": return bool(low > v)
+    if kind == "<": return bool(high < v)
+    right_side = low > 0 if kind == ">∋" else high < 0
+    return bool(right_side and low <= v <= high)
+
+# %% ../nbs/12_paper.ipynb #29932b9e
+_CRITERIA = {">": "CI > {v:g}", "<": "CI < {v:g}", ">∋": "CI > 0 and ∋ {v:g}", "<∋": "CI < 0 and ∋ {v:g}"}
+
+# %% ../nbs/12_paper.ipynb #5b89a870
+def _row(claim:str, domain:str, estimate:float, low:float, high:float, criterion:tuple|None, expected:str,
+         method:str, n:int, n_groups:int, r2:float=np.nan) -> dict:
+    "One row of the summary table."
+    return dict(claim=claim, domain=domain, estimate=float(estimate), ci_low=float(low), ci_high=float(high),
+                holds=_holds(low, high, criterion),
+                criterion="" if criterion is None else _CRITERIA[criterion[0]].format(v=criterion[1]),
+                expected=expected, r2=r2, n_runs=n, n_clusters=n_groups, ci_method=method)
+
+# %% ../nbs/12_paper.ipynb #5912beed
+def _coef_row(claim:str, domain:str, fit:LinearFit, name:str, criterion, expected:str, r2:float=None) -> dict:
+    "Summary row for coefficient `name` of `fit`."
+    p = fit.params.loc[name]
+    return _row(claim, domain, p.estimate, p.ci_low, p.ci_high, criterion, expected, fit.method, fit.n, fit.n_groups,
+                fit.r2 if r2 is None else r2)
+
+# %% ../nbs/12_paper.ipynb #18889a4a
+def _law_rows(law:LawFit, domain:str, what:str) -> list:
+    "Summary rows of a law fit: exponents (mean and envelope) and constants."
+    rows = []
+    for term, slope in law.slopes.items():
+        criterion = ("<∋" if slope < 0 else ">∋", slope)
+        rows.append(_coef_row(f"{what}: coefficient of {term}", domain, law.free, term, criterion, f"{slope:+g} (law)"))
+        rows.append(_coef_row(f"{what} envelope τ={law.tau}: coefficient of {term}", domain, law.envelope, term,
+                              criterion, f"{slope:+g} (law)"))
+    rows.append(_coef_row(f"{what}: a with slopes fixed", domain, law.fixed, "intercept", None, "not reported",
+                          law.fixed_r2))
+    rows.append(_coef_row(f"{what} envelope τ={law.tau}: a with slopes fixed", domain, law.envelope_fixed,
+                          "intercept", None, "not reported", law.envelope_fixed_r1))
+    return rows
+
+# %% ../nbs/12_paper.ipynb #250126f7
+LAW_SECTIONS = ("d_data", "law", "sharpness", "robustness", "representation")
+
+# %% ../nbs/12_paper.ipynb #52c0e470
+def law_summary(df:pd.DataFrame, # sweep results
+                dim:str="d_data", # data intrinsic dimension column
+                sharpness:str="k_f", # label sharpness column
+                size:str="n_train", # training-set size column
+                loss:str="test_loss", # test loss column
+                delta:str|None="delta_loss", # FGSM Δloss column; None skips the robustness claims
+                d_repr:str|None="d_repr", # representation dimension column; None skips its claims
+                domain:str="domain", # domain column
+                domains:tuple=("medical", "natural"), # compared as first − second
+                cluster:str|None="dataset", # column whose runs share errors; None: independent runs
+                tau:float=0.9, # quantile of the envelope fits
+                level:float=0.95, # confidence level
+                n_boot:int=1000, # bootstrap resamples
+                seed:int=0, # seed of the bootstraps
+                sections:tuple=LAW_SECTIONS, # which claims to fit: any of `LAW_SECTIONS`
+               ) -> pd.DataFrame:
+    "One row per claim and domain: estimate, interval, whether it holds, the paper's statement, R² and sample sizes."
+    unknown = [x for x in sections if x not in LAW_SECTIONS]
+    if unknown: raise ValueError(f"unknown section(s) {unknown}; choose from {list(LAW_SECTIONS)}")
+    check_columns(df, [c for c in (domain, dim, sharpness, size, loss, delta, d_repr, cluster) if c is not None])
+    boot = dict(cluster=cluster, level=level, n_boot=n_boot, seed=seed)
+    rows = []
+    if "d_data" in sections:
+        for name, fit in by_domain(df, fit_loss_vs_dim, domain, dim=dim, loss=loss, cluster=cluster, level=level).items():
+            rows.append(_coef_row(f"log {loss} vs {dim}: slope", name, fit, dim, (">", 0), "> 0: loss rises with d_data"))
+        fit = fit_slope_difference(df, dim, loss, domain, domains, cluster, level)
+        rows.append(_coef_row(f"log {loss} vs {dim}: slope difference", f"{domains[0]} − {domains[1]}", fit,
+                              f"{dim}:{domains[0]}", (">", 0), "> 0: medical steeper"))
+    if "law" in sections:
+        for name, law in by_domain(df, fit_law, domain, dim=dim, sharpness=sharpness, size=size, loss=loss, tau=tau, **boot).items():
+            rows += _law_rows(law, name, "law")
+    if "sharpness" in sections:
+        fit = fit_domain_difference(df, sharpness, True, domain, domains, cluster, level)
+        rows.append(_coef_row(f"mean log {sharpness}: difference", f"{domains[0]} − {domains[1]}", fit, domains[0],
+                              (">", 0), "> 0: medical labels sharper"))
+    if delta is not None and "robustness" in sections:
+        for log in (False, True):
+            try: correlations = by_domain(df, fit_delta_vs_sharpness, domain, delta=delta, sharpness=sharpness, log=log, **boot)
+            except ValueError as e:
+                if not log: raise
+                warnings.warn(f"the log–log {delta} vs {sharpness} rows are left out: {e}", stacklevel=2)
+                continue
+            for name, r in correlations.items():
+                rows.append(_row(f"{delta} vs {sharpness}: Pearson r ({'log–log' if log else 'raw, primary'})", name,
+                                 r.r, r.boot_low, r.boot_high, (">", 0), "0.70 (raw, all runs)" if not log else "> 0",
+                                 f"percentile bootstrap of {r.n_groups} clusters; Fisher-z "
+                                 f"[{r.fisher_low:.2f}, {r.fisher_high:.2f}] if runs were independent", r.n, r.n_groups))
+        fit = fit_domain_difference(df, delta, False, domain, domains, cluster, level)
+        rows.append(_coef_row(f"mean {delta}: difference", f"{domains[0]} − {domains[1]}", fit, domains[0], (">", 0),
+                              "> 0: medical more vulnerable"))
+    if d_repr is not None and "representation" in sections:
+        for name, fit in by_domain(df, fit_loss_vs_dim, domain, dim=d_repr, loss=loss, cluster=cluster, level=level).items():
+            rows.append(_coef_row(f"log {loss} vs {d_repr}: slope", name, fit, d_repr, (">", 0), "> 0: loss rises with d_repr"))
+        for name, law in by_domain(df, fit_law, domain, dim=d_repr, sharpness=None, size=size, loss=loss, tau=tau, **boot).items():
+            rows += _law_rows(law, name, "representation law")
+        for name, s in by_domain(df, share_repr_within_data, domain, d_repr=d_repr, d_data=dim, level=level).items():
+            rows.append(_row(f"share of runs with {d_repr} ≤ {dim}", name, s.share, s.ci_low, s.ci_high, (">", 0.5),
+                             "most runs", "Wilson (runs independent)", s.n, s.n))
+    return pd.DataFrame(rows)
 
 # %% ../nbs/12_paper.ipynb #f21028a4
 def paper_domain_means() -> pd.DataFrame:

@@ -275,8 +275,6 @@ def test_bootstrap_interval_is_seeded_and_covers_the_estimate():
         assert low < est.dimension_ < high and (low, high) == confidence_interval(est, 300, seed=3)
         narrow = confidence_interval(est, 300, level=0.5, seed=3)
         assert low < narrow[0] < narrow[1] < high
-    with pytest.raises(ValueError, match="level must lie in"):
-        confidence_interval(MLE().fit(x), level=95)
 
 
 def test_bootstrap_interval_width_matches_the_spread_over_independent_samples():

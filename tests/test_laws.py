@@ -1,4 +1,5 @@
-"Law fits: recovery of known parameters from simulated sweeps, interval coverage over repeats, and bad inputs."
+"""Law fits: recovery of known parameters from simulated sweeps, interval coverage over repeats, and bad inputs. The
+statistics they rest on are tested in `tests/test_stats.py`, the table of the paper's claims in `tests/test_paper.py`."""
 import warnings
 
 import matplotlib
@@ -9,11 +10,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from intrinsic_props.laws import (by_domain, fisher_ci, fit_delta_vs_sharpness, fit_domain_difference, fit_law,
-                                  fit_loss_vs_dim, fit_ols, fit_quantile, fit_slope_difference, law_summary, law_terms,
-                                  pearson, plot_delta_vs_sharpness, plot_law, plot_laws, plot_loss_vs_dim,
-                                  plot_repr_vs_data, quantile_coef, share_repr_within_data, simulate_sweep, usable_runs,
-                                  wilson_ci)
+from intrinsic_props.laws import (by_domain, fit_delta_vs_sharpness, fit_domain_difference, fit_law, fit_loss_vs_dim,
+                                  fit_slope_difference, law_terms, plot_delta_vs_sharpness, plot_law, plot_laws,
+                                  plot_loss_vs_dim, plot_repr_vs_data, share_repr_within_data, simulate_sweep, usable_runs)
+from intrinsic_props.stats import fit_ols, fit_quantile
 
 LAW = pd.Series({"intercept": 7.5, "log n_train/d_data": -1.0, "log k_f": 1.0})
 
@@ -78,26 +78,8 @@ def test_envelope_constant_interval_covers_the_bound():
     assert np.mean(hits) > 0.8
 
 
-def test_envelope_slopes_of_a_one_sided_bound():
-    "Points under a bound with one-sided (exponential) slack: the 0.9-quantile regression finds the bound's slopes."
-    rng = np.random.default_rng(3)
-    X = pd.DataFrame({"u": rng.uniform(0, 2, 2000), "v": rng.uniform(-1, 1, 2000)})
-    y = 1 - 1.0*X.u + 1.0*X.v - rng.exponential(0.4, 2000)
-    fit = fit_quantile(X, y, 0.9, n_boot=100)
-    truth = pd.Series({"intercept": 1 + 0.4*np.log(0.9), "u": -1.0, "v": 1.0})
-    assert covers(fit, truth).all()
-    assert np.allclose(fit.params.estimate, truth, atol=0.05)
 
 
-def test_quantile_coef_minimises_the_check_loss():
-    rng = np.random.default_rng(4)
-    X = np.c_[np.ones(80), rng.normal(size=80)]
-    y = X @ [0.5, 2] + rng.standard_t(3, 80)
-    loss = lambda b: np.sum((y - X @ b)*(0.7 - (y - X @ b < 0)))
-    best = quantile_coef(X, y, 0.7)
-    assert all(loss(best) <= loss(best + rng.normal(0, 0.05, 2)) + 1e-9 for _ in range(200))
-    constant = quantile_coef(np.ones((80, 1)), y, 0.7)
-    assert loss(np.r_[constant, 0]) == pytest.approx(min(loss(np.array([c, 0])) for c in y))
 
 
 def test_representation_law_recovery():
@@ -141,43 +123,7 @@ def test_domain_difference_is_the_difference_of_means():
     assert logs.estimate == pytest.approx(np.log(ratio["medical"]/ratio["natural"]))
 
 
-# --- correlation and shares ----------------------------------------------------------------------------------------
-
-def test_fisher_interval_coverage():
-    rng = np.random.default_rng(6)
-    hits = []
-    for _ in range(1000):
-        x = rng.normal(size=30)
-        y = 0.6*x + 0.8*rng.normal(size=30)
-        low, high = fisher_ci(np.corrcoef(x, y)[0, 1], 30)
-        hits.append(low <= 0.6 <= high)
-    assert 0.93 < np.mean(hits) < 0.97
-
-
-def test_bootstrap_correlation_interval_coverage():
-    rng = np.random.default_rng(7)
-    hits = []
-    for s in range(150):
-        x = rng.normal(size=40)
-        c = pearson(x, 0.6*x + 0.8*rng.normal(size=40), n_boot=300, seed=s)
-        hits.append(c.boot_low <= 0.6 <= c.boot_high)
-    assert 0.88 < np.mean(hits) < 0.99
-
-
-def test_cluster_bootstrap_correlation_covers_where_fisher_does_not():
-    "Runs sharing cluster effects: Fisher's z (independent pairs) undercovers; the cluster bootstrap is near nominal."
-    rng = np.random.default_rng(8)
-    clusters, per, var_x = 20, 10, 1.25
-    r_true = var_x/np.sqrt(var_x*(var_x + 2.0))
-    g = np.repeat(np.arange(clusters), per)
-    fisher, boot = [], []
-    for s in range(150):
-        x = rng.normal(0, 1, clusters)[g] + rng.normal(0, 0.5, clusters*per)
-        c = pearson(x, x + rng.normal(0, 1, clusters)[g] + rng.normal(0, 1, clusters*per), g, n_boot=300, seed=s)
-        fisher.append(c.fisher_low <= r_true <= c.fisher_high); boot.append(c.boot_low <= r_true <= c.boot_high)
-    assert np.mean(fisher) < 0.8
-    assert np.mean(boot) > 0.85
-
+# --- Δloss against K_F, d_repr against d_data --------------------------------------------------------------------
 
 def test_delta_loss_correlation_on_raw_and_log_scales():
     sweep = simulate_sweep(seed=9)
@@ -187,46 +133,16 @@ def test_delta_loss_correlation_on_raw_and_log_scales():
     assert raw.n_groups == logs.n_groups == 12
 
 
-def test_wilson_interval_against_scipy_and_its_exact_coverage():
-    for k, n in [(0, 5), (3, 7), (40, 45), (100, 100)]:
-        assert wilson_ci(k, n) == pytest.approx(tuple(stats.binomtest(k, n).proportion_ci(method="wilson")), abs=1e-12)
-    pmf = stats.binom.pmf(np.arange(51), 50, 0.875)
-    coverage = sum(p for k, p in enumerate(pmf) if wilson_ci(k, 50)[0] <= 0.875 <= wilson_ci(k, 50)[1])
-    assert 0.92 < coverage < 0.98
-
-
 def test_share_of_runs_within_data_dimension():
     "d_repr/d_data ~ U(0.3, 1.1): the share 7/8 is inside the Wilson interval in about 95 % of sweeps."
     hits = [(s := share_repr_within_data(simulate_sweep(seed=i))).ci_low <= 7/8 <= s.ci_high for i in range(200)]
     assert 0.9 < np.mean(hits) < 0.99
 
 
-# --- the summary table ---------------------------------------------------------------------------------------------
-
-def test_summary_on_law_data_and_on_data_that_break_the_claims():
-    good = law_summary(simulate_sweep(datasets_per_domain=8, dataset_sd=0.05, seed=1), n_boot=100).set_index(["claim", "domain"])
-    assert good.loc[("law: coefficient of log k_f", "pooled"), "holds"]
-    assert good.loc[("mean log k_f: difference", "medical − natural"), "holds"]
-    assert good.loc[("share of runs with d_repr ≤ d_data", "pooled"), "holds"]
-    assert good.loc[("law: a with slopes fixed", "pooled"), "holds"] is pd.NA
-    bad = law_summary(simulate_sweep(slope_size=0, repr_ratio=(1.2, 2.0), seed=1), n_boot=50).set_index(["claim", "domain"])
-    assert not bad.loc[("law: coefficient of log n_train/d_data", "pooled"), "holds"]
-    assert bad.loc[("share of runs with d_repr ≤ d_data", "pooled"), "estimate"] == 0
-    assert not bad.loc[("share of runs with d_repr ≤ d_data", "pooled"), "holds"]
-
-
-def test_summary_without_clusters_uses_classical_intervals():
-    table = law_summary(simulate_sweep(seed=2), cluster=None, delta=None, d_repr=None, n_boot=30)
-    assert table.ci_method.str.startswith(("OLS, classical", "quantile regression")).all()
-    assert (table.n_clusters == table.n_runs).all()
-
-
 # --- bad inputs ----------------------------------------------------------------------------------------------------
 
 def test_missing_columns_are_named():
     sweep = simulate_sweep(seed=0)
-    with pytest.raises(KeyError, match=r"lacks column\(s\) \['k_f', 'delta_loss'\]"):
-        law_summary(sweep.drop(columns=["k_f", "delta_loss"]))
     with pytest.raises(KeyError, match=r"\['d_repr'\]"):
         fit_law(sweep.drop(columns="d_repr"), dim="d_repr", sharpness=None)
     with pytest.raises(KeyError, match=r"\['domain'\]"):
@@ -272,12 +188,8 @@ def test_too_few_points_and_degenerate_designs():
         fit_loss_vs_dim(sweep.assign(d_data=10.0))
     with pytest.raises(ValueError, match="at least 2 clusters"):
         fit_loss_vs_dim(sweep[sweep.dataset == "natural_0"])
-    with pytest.raises(ValueError, match="Fisher's z interval needs at least 4 pairs"):
-        pearson([1, 2, 3], [1, 3, 2])
     with pytest.raises(ValueError, match=r"needs runs of both; none of \['natural'\]"):
         fit_domain_difference(sweep[sweep.domain == "medical"])
-    with pytest.raises(ValueError, match=r"level must lie in \(0, 1\)"):
-        fit_loss_vs_dim(sweep, level=95)
 
 
 # --- figures -------------------------------------------------------------------------------------------------------

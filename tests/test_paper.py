@@ -5,10 +5,12 @@ study is in the `cpu` and `paper` specifications; without it, they hold what is 
 import subprocess
 import warnings
 
+import pandas as pd
 import pytest
 
 from intrinsic_props.data import SAMPLES_DIR, _manifest
-from intrinsic_props.paper import SCALES, TASKS, paper_sweep, write_sweep_spec
+from intrinsic_props.laws import simulate_sweep
+from intrinsic_props.paper import SCALES, TASKS, law_summary, paper_sweep, write_sweep_spec
 from intrinsic_props.sweep import dry_run, expand
 
 
@@ -53,3 +55,23 @@ def test_cpu_study_design(data):
     assert {r["n_train"] for r in full} == {500, 1000, 1750} and {r["data"]["n_test"] for r in full} == {750}
     lgg = [r for r in runs if r["dataset"] == "lgg-flair-64"]
     assert {r["data"]["test_split"] for r in lgg} == {"test"}  # patients kept apart
+
+
+# --- the laws' claims on simulated sweeps --------------------------------------------------------------------------
+
+def test_summary_on_law_data_and_on_data_that_break_the_claims():
+    good = law_summary(simulate_sweep(datasets_per_domain=8, dataset_sd=0.05, seed=1), n_boot=100).set_index(["claim", "domain"])
+    assert good.loc[("law: coefficient of log k_f", "pooled"), "holds"]
+    assert good.loc[("mean log k_f: difference", "medical − natural"), "holds"]
+    assert good.loc[("share of runs with d_repr ≤ d_data", "pooled"), "holds"]
+    assert good.loc[("law: a with slopes fixed", "pooled"), "holds"] is pd.NA
+    bad = law_summary(simulate_sweep(slope_size=0, repr_ratio=(1.2, 2.0), seed=1), n_boot=50).set_index(["claim", "domain"])
+    assert not bad.loc[("law: coefficient of log n_train/d_data", "pooled"), "holds"]
+    assert bad.loc[("share of runs with d_repr ≤ d_data", "pooled"), "estimate"] == 0
+    assert not bad.loc[("share of runs with d_repr ≤ d_data", "pooled"), "holds"]
+
+
+def test_summary_without_clusters_uses_classical_intervals():
+    table = law_summary(simulate_sweep(seed=2), cluster=None, delta=None, d_repr=None, n_boot=30)
+    assert table.ci_method.str.startswith(("OLS, classical", "quantile regression")).all()
+    assert (table.n_clusters == table.n_runs).all()
