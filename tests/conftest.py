@@ -68,3 +68,15 @@ def data() -> DataAtHand:
     if d: return DataAtHand(d, True)
     from intrinsic_props.data import SAMPLES_DIR
     return DataAtHand(SAMPLES_DIR, False)
+
+
+@pytest.fixture
+def bad_data_folder(tmp_path) -> Path:
+    "A data folder with one good dataset, a junk file, a truncated file, one without a split and a leftover partial download."
+    import numpy as np
+    np.savez(tmp_path/"toy.npz", train_images=np.zeros((6, 8, 8), np.uint8), train_labels=np.arange(6) % 2)
+    (tmp_path/"junk.npz").write_bytes(b"junk")
+    (tmp_path/"cut.npz").write_bytes((tmp_path/"toy.npz").read_bytes()[:200])
+    np.savez(tmp_path/"nosplit.npz", images=np.zeros((2, 8, 8), np.uint8))
+    np.savez(tmp_path/"toy2.partial.npz", train_images=np.zeros((6, 8, 8), np.uint8), train_labels=np.arange(6) % 2)
+    return tmp_path

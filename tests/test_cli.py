@@ -1,12 +1,16 @@
-"The `intrinsic-props measure` subcommand: from the shell and through `main`, with its outputs and its errors."
+"""The command line, every subcommand in one place — `datasets`, `measure`, `sweep`, `results` — from the shell and through
+`main`, with its outputs and its errors (one line and exit status 2 for a user's error)."""
 import json
 import subprocess
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from intrinsic_props.cli import main
+from intrinsic_props.data import SAMPLES_DIR
+from intrinsic_props.store import load_results
 
 
 def run(*argv):
@@ -252,3 +256,42 @@ def test_traceback_on_request_and_for_bugs(tmp_path, capsys, monkeypatch):
     import intrinsic_props.cli as cli
     monkeypatch.setattr(cli, "results_command", lambda args: {}["a bug"])
     with pytest.raises(KeyError): main(["results", str(tmp_path/"none.db")])
+
+
+# --- datasets -----------------------------------------------------------------------------------------------------
+
+def test_datasets_command_lists_the_data(data):
+    "Every dataset of the data at hand is listed with its counts per split, shape and licence; the samples always are."
+    res = subprocess.run(["intrinsic-props", "datasets", "--json"], capture_output=True, text=True, check=True)
+    rows = {r["name"]: r for r in json.loads(res.stdout)}
+    samples = json.loads((SAMPLES_DIR/"manifest.json").read_text())
+    for name, entry in {**data.manifest, **samples}.items():
+        assert all(rows[name][split] == sum(counts) for split, counts in entry["counts"].items()), name
+        assert rows[name]["shape"] == "×".join(map(str, entry["shape"])) and rows[name]["license"] == entry["license"], name
+    assert "digits" in rows
+
+
+def test_datasets_command_survives_bad_files(bad_data_folder):
+    "`intrinsic-props datasets` on a folder with bad files lists the rest, exits 0 and names each bad file on stderr."
+    res = subprocess.run(["intrinsic-props", "datasets", "--root", str(bad_data_folder), "--json"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "toy" in {r["name"] for r in json.loads(res.stdout)}
+    assert all(f"{name}.npz" in res.stderr for name in ("junk", "cut", "nosplit")), res.stderr
+
+
+# --- sweep and results --------------------------------------------------------------------------------------------
+
+def test_sweep_and_results_from_the_shell(tmp_path):
+    "`intrinsic-props sweep` stores every run of a specification; `intrinsic-props results` prints them, one row each."
+    spec = tmp_path/"cli.yaml"
+    spec.write_text(yaml.safe_dump(dict(name="cli", datasets=[{"name": "digits", "classes": ["3", "8"]}], models=["small_cnn"],
+                                        n_train=[40, 60], seeds=[0], data={"n_test": 30}, train={"epochs": 2},
+                                        attack={"pgd_steps": 3})))
+    db = tmp_path/"cli.db"
+    status, _, err = run("sweep", str(spec), "--db", str(db), "--quiet")
+    assert status == 0 and "2 of 2 runs done, 0 failed" in err, err
+    df = load_results(db)
+    assert len(df) == 2 and {"d_data", "k_f", "test_loss", "delta_loss", "d_repr", "train.epochs"} <= set(df.columns)
+    status, out, err = run("results", str(db), "--csv")
+    assert status == 0, err
+    assert out.splitlines()[0].startswith("run_id,sweep,status,dataset") and len(out.splitlines()) == 3

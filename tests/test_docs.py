@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -27,6 +26,12 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 spec = importlib.util.spec_from_file_location("build_docs", ROOT/"tools"/"build_docs.py")
 build_docs = importlib.util.module_from_spec(spec); spec.loader.exec_module(build_docs)
+
+
+def test_readme_is_rendered_from_the_index_notebook():
+    res = subprocess.run([sys.executable, str(ROOT/"tools"/"readme.py"), "--check"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
 
 
 def test_imports_have_cells_of_their_own():

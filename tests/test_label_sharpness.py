@@ -7,7 +7,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from intrinsic_props.data import load_dataset, preprocess
+from intrinsic_props.data import preprocess
 from intrinsic_props.label_sharpness import label_sharpness, sampled_label_sharpness
 from intrinsic_props.neighbors import neighbors
 
@@ -91,15 +91,10 @@ def test_breastmnist_exact_and_robust(data):
     assert max(sampled) < ks.value
 
 
-def test_single_class_is_refused():
-    with pytest.raises(ValueError, match="single class"): label_sharpness(np.zeros((4, 2)), [1, 1, 1, 1])
-
-
 @settings(max_examples=20, deadline=None)
 @given(labelled_sets(), st.integers(0, 1000), st.integers(1, 5))
 def test_sampled_leaves_out_identical_pairs_of_different_classes(case, seed, copies):
     "Identical cross-class pairs are left out (K_F is over distinct images), counted and warned about: never an infinite value."
-    import warnings
     x, y, _ = case
     x = np.vstack([x, np.repeat(x[:1], copies, 0)])
     y = np.concatenate([y, np.full(copies, y[0])])

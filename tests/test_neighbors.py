@@ -1,5 +1,4 @@
 "Cross-cutting tests of the neighbour pass: brute force on random and adversarial data, scikit-learn on the shelf, bad input."
-import math
 import warnings
 
 import numpy as np
@@ -8,7 +7,7 @@ import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sklearn.neighbors import NearestNeighbors
 
-from intrinsic_props.data import load_dataset, preprocess
+from intrinsic_props.data import preprocess
 from intrinsic_props.neighbors import neighbors, plan_memory
 
 
@@ -162,7 +161,7 @@ def test_narrow_floats_and_views():
 
 
 def test_memory_budget_sets_the_block():
-    "A smaller budget gives smaller blocks and the same answer; too small a budget is a clear error."
+    "A smaller budget gives smaller blocks and the same answer."
     x = np.random.default_rng(0).normal(size=(8000, 64)).astype(np.float32)
     y = np.arange(8000) % 3
     big = neighbors(x, y, k=5, memory=2**30)
@@ -171,7 +170,6 @@ def test_memory_budget_sets_the_block():
     assert small.block_size == 800 < big.block_size and small.peak_bytes <= budget < big.peak_bytes
     np.testing.assert_array_equal(small.indices.numpy(), big.indices.numpy())
     np.testing.assert_array_equal(small.other_index.numpy(), big.other_index.numpy())
-    with pytest.raises(MemoryError, match="raise memory="): neighbors(x, y, k=5, memory=10**5)
     B, peak, scratch = plan_memory(8000, 64, 12, 6, torch.device("cpu"), memory=2**30)
     assert peak == 4*8000*64 + 12*8000*(1 + 12 + 6) + 48*12*8000 + 4*B*8000 and scratch == 2**23 < 4*B*8000
 
@@ -223,20 +221,6 @@ def test_floor32_keeps_float32_comparisons_exact(x, t, ulps):
         assert bool(x32 <= _floor32(t64)) == (x <= float(t64))
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(X=np.zeros((5, 2)), y=[0, 1], k=2), "expected shape"),
-    (dict(X=np.zeros((5, 2)), y=[0, 1, 0, 1, 0], k=5), r"need at least k\+1 = 6 points"),
-    (dict(X=np.zeros((5, 2, 1)), k=2), "N×D matrix"),
-    (dict(X=np.array([[0.], [np.inf], [1.]]), k=1), "NaN/inf"),
-    (dict(X=np.zeros((5, 2)), y=[0.5, 1, 0, 1, 0], k=2), "non-integer floats"),
-    (dict(X=np.zeros((5, 2)), y=[2] * 5, k=2), "single class"),
-    (dict(X=np.zeros((5, 2)), k=2.5), "k must be a positive integer"),
-    (dict(X=np.array([[0.], [1e20], [-1e20]], dtype=np.float32), k=1), "divide X by a constant"),
-])
-def test_bad_input(bad, match):
-    with pytest.raises(ValueError, match=match): neighbors(**bad)
-
-
 def test_bool_points_are_refused():
     with pytest.raises(TypeError, match="real numbers"): neighbors(np.zeros((5, 2), dtype=bool), k=2)
 
@@ -271,57 +255,11 @@ def test_a_callers_autocast_does_not_change_the_pass(precision):
     for name in ("indices", "distances", "other_index", "other_distance"): assert torch.equal(getattr(inside, name), getattr(plain, name)), name
 
 
-PRECISION_STATES = {"default": lambda: None, "legacy high": lambda: torch.set_float32_matmul_precision("high"),
-                    "legacy medium": lambda: torch.set_float32_matmul_precision("medium"),
-                    "generic tf32": lambda: setattr(torch.backends, "fp32_precision", "tf32"),
-                    "mkldnn bf16": lambda: setattr(torch.backends.mkldnn.matmul, "fp32_precision", "bf16"),
-                    "mixed": lambda: setattr(torch.backends.cuda.matmul, "fp32_precision", "tf32")}
-
-
-@pytest.fixture
-def pristine_precision():
-    from intrinsic_props.devices import precision_state, restore_precision
-    state = precision_state()
-    yield
-    restore_precision(state)
-
-
-def observed_precision():
-    "Every fp32_precision flag and what the legacy getter says, or that it fails."
-    from intrinsic_props.devices import FP32_NODES, _node
-    try: legacy = torch.get_float32_matmul_precision()
-    except RuntimeError: legacy = "fails"
-    return {p: _node(p).fp32_precision for p in FP32_NODES}, legacy
-
-
-@pytest.mark.parametrize("state", list(PRECISION_STATES))
-def test_matmul_precision_restores_every_setting(state, pristine_precision):
-    "From any starting state (legacy API, generic flag, mixed settings the legacy getter refuses): inside, the legacy getter works and says what runs; after, every flag and the getter are as before."
-    from intrinsic_props.devices import ieee_float32, matmul_precision
-    PRECISION_STATES[state]()
-    before = observed_precision()
-    for precision, inside in (("fp32", "highest"), ("tf32", "high"), ("tf32-emulated", "highest")):
-        with matmul_precision(precision):
-            assert torch.get_float32_matmul_precision() == inside
-            assert torch.backends.mkldnn.matmul.fp32_precision == "ieee"
-            assert torch.backends.cuda.matmul.fp32_precision == ("tf32" if precision == "tf32" else "ieee")
-        assert observed_precision() == before
-    with ieee_float32(torch.device("cuda")):  # flags only: no GPU needed
-        assert torch.get_float32_matmul_precision() == "highest"
-        assert (torch.backends.cudnn.conv.fp32_precision, torch.backends.cuda.matmul.fp32_precision) == ("ieee", "ieee")
-    assert observed_precision() == before
-    x = np.random.default_rng(0).normal(size=(300, 20)).astype(np.float32)
-    neighbors(x, k=5)
-    assert observed_precision() == before
-
-
-def test_free_memory_counts_pytorchs_cached_blocks(monkeypatch):
-    "On CUDA the memory PyTorch's allocator holds but does not use is free to the pass."
-    from intrinsic_props.devices import free_memory
+def test_the_plan_counts_pytorchs_cached_blocks(monkeypatch):
+    "On CUDA the memory PyTorch's allocator holds but does not use is free to the pass (63 GiB here), and the plan uses it."
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d: (3*2**30, 140*2**30))
     monkeypatch.setattr(torch.cuda, "memory_reserved", lambda d: 100*2**30)
     monkeypatch.setattr(torch.cuda, "memory_allocated", lambda d: 40*2**30)
-    assert free_memory(torch.device("cuda", 0)) == 63*2**30
     B, peak, _ = plan_memory(100_000, 4096, 65, 24, torch.device("cuda", 0))  # the plan's default budget: 90 % of it
     assert peak <= 0.9*63*2**30 and B == 12_500
 
@@ -392,16 +330,8 @@ def test_tf32_emulated_pass_is_exact(data, margin):
         np.testing.assert_array_equal(tf32.other_distance.numpy(), fp32.other_distance.numpy())
 
 
-def test_tf32_needs_cuda_or_emulation():
-    with pytest.raises(ValueError, match="'tf32-emulated' computes TF32's products here"): neighbors(np.zeros((5, 2)), k=2, precision="tf32", device="cpu")
-    with pytest.raises(ValueError, match="precision must be \"auto\" or one of"): neighbors(np.zeros((5, 2)), k=2, precision="bf16")
-
-
-def test_cuda_devices_resolve_with_their_index(monkeypatch):
-    "On an emulated machine with two GPUs: 'cuda' is the current one, by index; a GPU it does not have is a clear error."
-    from intrinsic_props.devices import resolve_device
+def test_the_pass_refuses_a_gpu_the_machine_lacks(monkeypatch):
+    "On an emulated machine with two GPUs (how devices resolve: the devices notebook), the pass names the GPUs it has."
     for name, value in (("is_available", True), ("device_count", 2), ("current_device", 1)):
         monkeypatch.setattr(torch.cuda, name, lambda value=value: value)
-    assert resolve_device("cuda") == resolve_device("auto") == torch.device("cuda", 1) != resolve_device("cuda:0")
-    with pytest.raises(ValueError, match=r"has 2 CUDA device\(s\), cuda:0…cuda:1"): resolve_device("cuda:2")
     with pytest.raises(ValueError, match="has 2 CUDA device"): neighbors(np.zeros((5, 2)), k=2, device=torch.device("cuda", 7))

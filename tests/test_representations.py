@@ -1,5 +1,4 @@
 "Cross-cutting tests of activations, d_repr and the profile: hooks, modes, layers, a known dimension."
-import warnings
 
 import numpy as np
 import pytest
@@ -64,8 +63,6 @@ def test_hooks_are_removed_and_mode_restored_when_a_layer_fails(digits32):
 
 def test_unknown_layer_lists_the_names(digits32):
     model = build_model("small_cnn", 1)
-    with pytest.raises(ValueError, match="has no layer 'classifier.3'; use 'penultimate' or one of: features, features.0, features.0.0"):
-        activations(model, digits32, "classifier.3")
     with pytest.raises(ValueError, match="has no layer ''"): activations(model, digits32, "")
     assert layer_names(model)[:2] == ["features", "features.0"]
 

@@ -5,12 +5,11 @@ import random
 import signal
 import sqlite3
 import subprocess
-import time
 
 import pytest
 import yaml
 
-from intrinsic_props.sweep import expand, load_results, run_id, run_sweep
+from intrinsic_props.sweep import expand, run_id, run_sweep
 
 SPEC = dict(name="stress", datasets=[{"name": "digits", "pairs": [["3", "8"], ["0", "1"]]}], models=["small_cnn"],
             n_train=[40, 60, 80], seeds=[0], data={"n_test": 30}, train={"epochs": 2}, attack={"pgd_steps": 3})
@@ -83,17 +82,6 @@ def test_ray_executor_gives_the_local_results(reference, tmp_path):
     db = tmp_path/"ray.db"
     run_sweep(SPEC, db, executor="ray", progress=False)
     assert stored(db) == reference
-
-
-def test_results_table_and_cli(spec_file, reference, tmp_path):
-    db = tmp_path/"cli.db"
-    res = subprocess.run(["intrinsic-props", "sweep", str(spec_file), "--db", str(db), "--quiet"], capture_output=True, text=True)
-    assert res.returncode == 0 and "6 of 6 runs done, 0 failed" in res.stderr
-    df = load_results(db)
-    assert len(df) == 6 and {"d_data", "k_f", "test_loss", "delta_loss", "d_repr", "train.epochs"} <= set(df.columns)
-    out = subprocess.run(["intrinsic-props", "results", str(db), "--csv"], capture_output=True, text=True, check=True).stdout
-    assert out.splitlines()[0].startswith("run_id,sweep,status,dataset")
-    assert len(out.splitlines()) == 7
 
 
 def test_a_failing_run_is_stored_and_the_sweep_goes_on(tmp_path):

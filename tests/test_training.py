@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from intrinsic_props.data import BinaryTask, ImageSet, binary_task, load_dataset
+from intrinsic_props.data import BinaryTask, binary_task, load_dataset
 from intrinsic_props.models import build_model
 from intrinsic_props.training import (PRESETS, TrainResult, TrainSettings, TrainingDiverged, batch_indices, cudnn_autotune,
                                       device_batches, evaluate, load_weights, save_weights, train, train_settings)
@@ -92,8 +92,7 @@ def test_divergence_is_a_floating_point_error(digits):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (dict(epochs=0), "epochs must be an integer ≥ 1"),
-    (dict(epochs=2.5), "epochs must be an integer ≥ 1"),
+    (dict(epochs=2.5), "epochs must be an integer ≥ 1"),  # the notebook shows epochs=0
     (dict(batch_size=0), "batch_size must be an integer ≥ 1"),
     (dict(lr=-1e-3), "lr must be a positive finite number"),
     (dict(lr=math.inf), "lr must be a positive finite number"),
@@ -176,8 +175,6 @@ def test_checkpoint_errors_are_clear(digits, tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint at"): load_weights(model, tmp_path/"missing.pt")
     torch.save(torch.zeros(3), tmp_path/"tensor.pt")
     with pytest.raises(ValueError, match="holds a Tensor, not a state_dict"): load_weights(model, tmp_path/"tensor.pt")
-    save_weights(build_model("resnet18", 1), tmp_path/"r18.pt")
-    with pytest.raises(ValueError, match="does not fit small_cnn"): load_weights(model, tmp_path/"r18.pt")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (bf16 autocast and channels_last path)")
