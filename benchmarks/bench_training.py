@@ -16,16 +16,19 @@ the 24 h target on one GPU.
 import argparse
 import json
 import os
-import platform
 import statistics
+import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
 import torch
 
-from intrinsic_props.data import BinaryTask, ImageSet
-from intrinsic_props.models import PAPER_ARCHITECTURES, build_model
-from intrinsic_props.paper import PAPER_VALUES, SCALES
-from intrinsic_props.training import PRESETS, train, train_settings
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py, from any working directory
+from common import cpu_name  # noqa: E402
+from intrinsic_props.data import BinaryTask, ImageSet  # noqa: E402
+from intrinsic_props.models import PAPER_ARCHITECTURES, build_model  # noqa: E402
+from intrinsic_props.paper import PAPER_VALUES, SCALES  # noqa: E402
+from intrinsic_props.training import PRESETS, train, train_settings  # noqa: E402
 
 SWEEP = dict(tasks=len(PAPER_VALUES), n_train=tuple(SCALES["paper"]["n_train"]), n_test=SCALES["paper"]["n_test"],
              epochs=PRESETS["paper"]["epochs"])
@@ -52,13 +55,6 @@ def sweep_hours(ips:dict) -> float:
     "Hours of the paper's sweep on one device, from training images/s per model."
     per_model = SWEEP["tasks"]*(sum(SWEEP["n_train"])*SWEEP["epochs"] + len(SWEEP["n_train"])*SWEEP["n_test"]/3)
     return sum(per_model/v for v in ips.values())/3600
-
-
-def cpu_name() -> str:
-    "The CPU model from /proc/cpuinfo where there is one."
-    try:
-        with open("/proc/cpuinfo") as f: return next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration): return platform.processor() or platform.machine()
 
 
 def hardware(device:str) -> str:

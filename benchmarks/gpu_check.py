@@ -26,7 +26,7 @@ figure. The checks (issue 16):
   throughput  ResNet-18/50 and VGG-16 at 224 px, bf16 + channels_last: train()'s images/s against the best bare step
   attacks     FGSM and PGD images, Δloss and activations on the device against the CPU's (IEEE float32 on both)
   pgd         no host sync inside PGD; its images inside the ε-ball and the valid range
-  bench       bench_measure.synchronize waits for the device it names
+  bench       the benchmarks' synchronize (benchmarks/common.py) waits for the device it names
 
 Host syncs are counted twice on a GPU: by CUDA's sync debug mode (what really waits) and, as on a CPU, by the aten
 operations that wait for a GPU (data-dependent shapes, values read by Python; `HostSyncs`). Data: the bundled samples,
@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import synchronize  # noqa: E402
 from intrinsic_props.data import PROTOCOLS, ImageSet, binary_task, load_dataset, preprocess  # noqa: E402
 from intrinsic_props.label_sharpness import label_sharpness, sampled_label_sharpness  # noqa: E402
 from intrinsic_props.models import build_model  # noqa: E402
@@ -120,10 +121,6 @@ class Report:
         except Exception as e: self.add(name, "FAIL", f"{type(e).__name__}: {e}")
         finally:
             if torch.cuda.is_available(): torch.cuda.empty_cache()
-
-
-def synchronize(dev:torch.device):
-    if dev.type == "cuda": torch.cuda.synchronize(dev)
 
 
 @contextmanager
@@ -554,11 +551,10 @@ def check_pgd(r:Report, dev:torch.device, dry:bool, sizes:dict):
 
 
 def check_bench(r:Report, dev:torch.device, dry:bool, sizes:dict):
-    "bench_measure.synchronize waits for the device it is given (by index), not only the current one."
-    import bench_measure
+    "The benchmarks' synchronize waits for the device it is given (by index), not only the current one."
     called = []
     with patch("torch.cuda.synchronize", lambda d=None: called.append(d)):
-        bench_measure.synchronize(str(dev) if dev.type == "cuda" else "cuda:1")
+        synchronize(str(dev) if dev.type == "cuda" else "cuda:1")
     ok = called and called[0] is not None and torch.device(called[0]).index == (dev.index if dev.type == "cuda" else 1)
     r.add("bench", "PASS" if ok else "FAIL", f"synchronize({'cuda:1' if dev.type != 'cuda' else dev}) waits for {called}")
 
