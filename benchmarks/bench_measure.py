@@ -128,9 +128,11 @@ def main():
     p.add_argument("--threads", type=int, help="CPU threads for torch and BLAS (default: torch's)")
     p.add_argument("--no-skdim", action="store_true", help="skip the scikit-dimension path (for large N)")
     p.add_argument("--repeat", type=int, default=1, help="runs of ours and of the floor; the fastest counts")
-    p.add_argument("--peak-tflops", type=float, help="nominal matrix-product peak of the device, for the fraction of peak")
+    p.add_argument("--peak-tflops", type=float,
+                   help="nominal matrix-product peak of the device, for the fraction of peak")
     p.add_argument("--float", action="store_true", help="measure float32 images in [0, 1] instead of the shelf's uint8")
-    p.add_argument("--size", type=int, help="resize to S×S and scale each image to [0, 255] as float32 (the paper's protocol; S = 224)")
+    p.add_argument("--size", type=int,
+                   help="resize to S×S and scale each image to [0, 255] as float32 (the paper's protocol; S = 224)")
     args = p.parse_args()
     from threadpoolctl import threadpool_limits
     if args.threads: torch.set_num_threads(args.threads)
@@ -160,15 +162,19 @@ def main():
                 runs = [ours_seconds(sub, args.device, precision) for _ in range(args.repeat)]
                 ours, rec = min(runs, key=lambda r: r[0])
                 flops = 2*n*n*flat.shape[1]
-                line = (f"N={n} {precision}: ours {ours:.2f} s (pass {rec.seconds_pass:.2f} s); full floor X·Xᵀ {floor:.2f} s, "
-                        f"ours/full {ours/floor:.2f} (target ≤ {2 if args.size else 1.3}); symmetric floor {half:.2f} s "
+                line = (f"N={n} {precision}: ours {ours:.2f} s (pass {rec.seconds_pass:.2f} s); full floor X·Xᵀ "
+                        f"{floor:.2f} s, "
+                        f"ours/full {ours/floor:.2f} (target ≤ {2 if args.size else 1.3}); symmetric floor "
+                        f"{half:.2f} s "
                         f"(blocks of {half_block}), ours/symmetric {ours/half:.2f}"
                         + ("" if args.size or args.device != "cpu" else " (target ≤ 1.2)")
                         + f"; full floor {flops/floor/1e12:.2f} TFLOP/s, ours {flops/ours/1e12:.2f} TFLOP/s (2N²D)")
-                if args.peak_tflops: line += f", {flops/ours/1e12/args.peak_tflops:.1%} of {args.peak_tflops:g} TFLOP/s peak"
+                if args.peak_tflops:
+                    line += f", {flops/ours/1e12/args.peak_tflops:.1%} of {args.peak_tflops:g} TFLOP/s peak"
                 print(line, flush=True)
                 print(f"    ours: d_mle {rec.d_mle:.3f}, d_mle_mean {rec.d_mle_mean:.3f}, d_twonn {rec.d_twonn:.3f}, "
-                      f"K_F {rec.k_f:.6g}, robust {rec.k_f_robust:.6g}, duplicates {rec.duplicates}; load {load()}", flush=True)
+                      f"K_F {rec.k_f:.6g}, robust {rec.k_f_robust:.6g}, duplicates {rec.duplicates}; load {load()}",
+                      flush=True)
             if not args.no_skdim:
                 sk, values = skdim_seconds(sub)
                 print(f"N={n} scikit-dimension path: {sk:.2f} s, ours is {sk/ours:.1f}× faster (target ≥ 4); "

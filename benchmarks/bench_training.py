@@ -33,13 +33,15 @@ from intrinsic_props.training import PRESETS, train, train_settings  # noqa: E40
 SWEEP = dict(tasks=len(PAPER_VALUES), n_train=tuple(SCALES["paper"]["n_train"]), n_test=SCALES["paper"]["n_test"],
              epochs=PRESETS["paper"]["epochs"])
 TARGET_HOURS = 24
-MODES = {"bf16+channels_last": dict(amp=True, channels_last=True), "fp32 eager": dict(amp=False, channels_last=False)}  # fp32: IEEE, no TF32
+# fp32: IEEE, no TF32
+MODES = {"bf16+channels_last": dict(amp=True, channels_last=True), "fp32 eager": dict(amp=False, channels_last=False)}
 
 
 def synthetic_task(n:int, size:int, channels:int) -> BinaryTask:
     "Random images in [0, 255] with balanced random labels; throughput does not depend on what they show."
     g = torch.Generator().manual_seed(0)
-    make = lambda m: ImageSet(255*torch.rand(m, channels, size, size, generator=g), torch.arange(m) % 2, ["a", "b"], name="synthetic")
+    make = lambda m: ImageSet(255*torch.rand(m, channels, size, size, generator=g), torch.arange(m) % 2, ["a", "b"],
+                              name="synthetic")
     return BinaryTask(make(n), make(max(2, n//10)))
 
 
@@ -66,7 +68,8 @@ def hardware(device:str) -> str:
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--models", nargs="+", help="architectures (default: resnet18 resnet50 vgg16 on CPU, all six on CUDA)")
+    p.add_argument("--models", nargs="+",
+                   help="architectures (default: resnet18 resnet50 vgg16 on CPU, all six on CUDA)")
     p.add_argument("--size", type=int, help="image side in pixels (default: 64 on CPU, 224 on CUDA)")
     p.add_argument("--channels", type=int, default=1, help="image channels (8 of the paper's 11 tasks have 1)")
     p.add_argument("--images", type=int, help="training images per epoch (default: 48 on CPU, 1000 on CUDA)")
@@ -81,21 +84,24 @@ def main():
     modes = MODES if cuda else {"fp32 eager": MODES["fp32 eager"]}
     task = synthetic_task(n, size, a.channels)
     info = dict(date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), hardware=hardware(a.device),
-                load_before=os.getloadavg(), torch=torch.__version__, size=size, channels=a.channels, images=n, epochs=a.epochs)
+                load_before=os.getloadavg(), torch=torch.__version__, size=size, channels=a.channels, images=n,
+                epochs=a.epochs)
     print(f"# {info['date']}, {info['hardware']}, torch {torch.__version__}, load {info['load_before'][0]:.2f}; "
           f"{n} images {a.channels}×{size}×{size}, {a.epochs} epochs (first is warm-up)")
     rows = []
     for arch in models:
         for mode, flags in modes.items():
             ips = images_per_second(arch, task, a.device, a.epochs, **flags)
-            rows.append(dict(model=arch, mode=mode, batch_size=train_settings("paper", arch).batch_size, images_per_s=ips))
+            rows.append(dict(model=arch, mode=mode, batch_size=train_settings("paper", arch).batch_size,
+                             images_per_s=ips))
             print(f"| {arch} | {mode} | {rows[-1]['batch_size']} | {ips:.1f} |", flush=True)
     info["load_after"] = os.getloadavg()
     if cuda and size == 224 and set(models) == set(PAPER_ARCHITECTURES):
         for mode in modes:
             hours = sweep_hours({r["model"]: r["images_per_s"] for r in rows if r["mode"] == mode})
             info[f"sweep_hours {mode}"] = hours
-            print(f"paper sweep ({mode}): {hours:.1f} h on one GPU; target < {TARGET_HOURS} h: {hours/TARGET_HOURS:.2f}× the budget")
+            print(f"paper sweep ({mode}): {hours:.1f} h on one GPU; target < {TARGET_HOURS} h: "
+                  f"{hours/TARGET_HOURS:.2f}× the budget")
     print(f"load average after: {info['load_after'][0]:.2f}")
     if a.json:
         with open(a.json, "w") as f: json.dump(dict(info=info, results=rows), f, indent=1)

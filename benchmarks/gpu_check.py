@@ -63,7 +63,8 @@ from intrinsic_props.training import cudnn_autotune, evaluate, train, train_sett
 SYNCING = {"nonzero", "_local_scalar_dense", "masked_select", "masked_scatter", "is_nonzero", "equal", "unique",
            "_unique", "_unique2", "unique_consecutive", "unique_dim", "bincount", "repeat_interleave"}
 # what each check runs on a GPU and, in brackets, in the CPU dry run
-SIZES = dict(gpu=dict(scale=[100_000, 1_000_000], rows=500, tight=20_000, paper=1750, models=["resnet18", "resnet50", "vgg16"], size=224),
+SIZES = dict(gpu=dict(scale=[100_000, 1_000_000], rows=500, tight=20_000, paper=1750,
+                      models=["resnet18", "resnet50", "vgg16"], size=224),
              dry=dict(scale=[600, 1200], rows=50, tight=600, paper=40, models=["small_cnn"], size=28))
 TARGETS = {100_000: 1.0, 1_000_000: 60.0}  # seconds of the pass at the default precision on one H200
 
@@ -148,7 +149,8 @@ def check_device(r:Report, dev:torch.device, dry:bool, sizes:dict):
         count, current, message = probe()
         ok = current == torch.device("cuda", torch.cuda.current_device()) and resolve_device(dev) == dev
     ok = ok and f"has {count} CUDA device(s)" in message
-    r.add("device", "PASS" if ok else "FAIL", f"'cuda' → {current} of {count}{' (emulated)' if dry else ''}; cuda:{count} → {message!r}")
+    r.add("device", "PASS" if ok else "FAIL",
+          f"'cuda' → {current} of {count}{' (emulated)' if dry else ''}; cuda:{count} → {message!r}")
 
 
 STATES = {"default": lambda: None, "legacy high": lambda: torch.set_float32_matmul_precision("high"),
@@ -189,17 +191,20 @@ def check_precision(r:Report, dev:torch.device, dry:bool, sizes:dict):
         restore_precision(pristine)
     line = f"{len(STATES)} starting states × fp32/tf32/tf32-emulated/ieee_float32: restored exactly, legacy getter inside: {not bad}"
     ok = not bad
-    if errors:  # the caller allows TF32; inside "fp32" the products must be IEEE (error ~1e-7), inside "tf32" TF32 (~1e-4)
+    # the caller allows TF32; inside "fp32" the products must be IEEE (error ~1e-7), inside "tf32" TF32 (~1e-4)
+    if errors:
         ok &= errors["fp32"] < 1e-5 < errors["tf32"]
         line += f"; product errors with the caller's TF32 on: fp32 {errors['fp32']:.1e}, tf32 {errors['tf32']:.1e}"
-    r.add("precision", "PASS" if ok else "FAIL", line + (f" — {bad}" if bad else ""), problems=bad, product_errors=errors)
+    r.add("precision", "PASS" if ok else "FAIL", line + (f" — {bad}" if bad else ""), problems=bad,
+          product_errors=errors)
 
 
 def check_autocast(r:Report, dev:torch.device, dry:bool, sizes:dict):
     "The pass (default precision, margin 0: uncapped rows too) and evaluate inside torch.autocast equal what they give outside."
     x = torch.randn(1500, 300, generator=torch.Generator().manual_seed(0))
     y = torch.arange(1500) % 2
-    task = binary_task(load_dataset("pneumoniamnist-sample"), classes=("normal", "pneumonia"), n_train=100, n_test=100, seed=0)
+    task = binary_task(load_dataset("pneumoniamnist-sample"), classes=("normal", "pneumonia"), n_train=100, n_test=100,
+                       seed=0)
     model = build_model("small_cnn", 1, seed=0).to(dev)
     with quiet():
         ref, score = neighbors(x, y, k=10, device=dev, margin=0), evaluate(model, task.test)
@@ -210,8 +215,10 @@ def check_autocast(r:Report, dev:torch.device, dry:bool, sizes:dict):
             nb, s = neighbors(x, y, k=10, device=dev, margin=0), evaluate(model, task.test)
         same[str(dt)] = (torch.equal(nb.indices, ref.indices) and torch.equal(nb.distances, ref.distances)
                          and torch.equal(nb.other_index, ref.other_index) and s == score)
-    r.add("autocast", "PASS" if all(same.values()) else "FAIL", f"neighbours ({ref.n_uncapped} uncapped rows) and evaluate inside "
-          f"torch.autocast({dev.type!r}) on {dev}: same as outside — " + ", ".join(f"{d}: {v}" for d, v in same.items()), same=same)
+    r.add("autocast", "PASS" if all(same.values()) else "FAIL",
+          f"neighbours ({ref.n_uncapped} uncapped rows) and evaluate inside "
+          f"torch.autocast({dev.type!r}) on {dev}: same as outside — "
+          + ", ".join(f"{d}: {v}" for d, v in same.items()), same=same)
 
 
 def sample_points():
@@ -236,7 +243,8 @@ def agree(nb, ref) -> bool:
 
 def check_neighbors(r:Report, dev:torch.device, dry:bool, sizes:dict):
     "The device's pass (fp32, tf32, tf32-emulated; points on the host and on the device) equals the CPU's; rows certified."
-    precisions = ["tf32-emulated"] if dry else ["fp32", "tf32-emulated", "tf32"]  # on a CPU, fp32 on "the device" is the reference itself
+    # on a CPU, fp32 on "the device" is the reference itself
+    precisions = ["tf32-emulated"] if dry else ["fp32", "tf32-emulated", "tf32"]
     for name, x, y in sample_points():
         with quiet():
             ref = neighbors(x, y, k=20, device="cpu")
@@ -245,9 +253,11 @@ def check_neighbors(r:Report, dev:torch.device, dry:bool, sizes:dict):
                 nb = neighbors(x, y, k=20, device=dev, precision=p)
                 ok &= agree(nb, ref)
                 shares[p] = 1 - nb.n_uncapped/len(x)
-            if not dry: ok &= agree(neighbors(x.to(dev), y.to(dev), k=20, device=dev), ref)  # points already on the device
+            # points already on the device
+            if not dry: ok &= agree(neighbors(x.to(dev), y.to(dev), k=20, device=dev), ref)
         r.add("neighbours", "PASS" if ok else "FAIL", f"{name} N={len(x)} D={x.shape[1]} on {dev}"
-              + ("" if dry else ", points on the host and on the device") + ": the CPU's lists, distances within the tolerance; rows certified "
+              + ("" if dry else ", points on the host and on the device")
+              + ": the CPU's lists, distances within the tolerance; rows certified "
               + ", ".join(f"{p} {s:.1%}" for p, s in shares.items()), data=name, certified=shares)
 
 
@@ -331,15 +341,18 @@ def check_scale(r:Report, dev:torch.device, dry:bool, sizes:dict, full:bool, tim
             memory = f"peak {peak/2**30:.2f} GiB of {nb.peak_bytes/2**30:.2f} GiB planned ({peak/nb.peak_bytes:.2f})" if peak else \
                      f"planned peak {nb.peak_bytes/2**30:.2f} GiB (no allocator statistics here)"
             r.add("scale", "PASS" if ok else "FAIL", f"N={n} D=4096 {p}, points on the {where}: {seconds:.2f} s"
-                  + (f" (target < {target:g} s)" if target else "") + f" [{stages}]; {memory}; blocks of {nb.block_size}; "
+                  + (f" (target < {target:g} s)" if target else "")
+                  + f" [{stages}]; {memory}; blocks of {nb.block_size}; "
                   f"{1 - nb.n_uncapped/n:.2%} rows certified; {len(rows)} sampled rows = float64 brute force: {exact}",
                   n=n, precision=p, input=where, seconds=seconds, stages=nb.stages, peak=peak, planned=nb.peak_bytes,
                   block_size=nb.block_size, certified=1 - nb.n_uncapped/n, exact=exact, target=target)
         if n == small:
             for p in (default, other):
                 floor = floor_seconds(x.float(), dev, BLOCK_CAP[dev.type], "tf32" if p == "tf32" else "fp32")
-                r.add("scale", "INFO", f"N={n} D=4096: the plain product X·Xᵀ ({'tf32' if p == 'tf32' else 'fp32'}) takes "
-                      f"{floor:.2f} s; the pass ({p}) {timings[(n, p, 'host')]/floor:.2f}× that", n=n, precision=p, floor=floor)
+                r.add("scale", "INFO",
+                      f"N={n} D=4096: the plain product X·Xᵀ ({'tf32' if p == 'tf32' else 'fp32'}) takes "
+                      f"{floor:.2f} s; the pass ({p}) {timings[(n, p, 'host')]/floor:.2f}× that", n=n, precision=p,
+                      floor=floor)
         del x, y
 
 
@@ -349,10 +362,13 @@ def check_default(r:Report, dev:torch.device, dry:bool, sizes:dict, timings:dict
     default = resolve_precision("auto", dev)
     other = "fp32" if default != "fp32" else ("tf32-emulated" if dry else "tf32")
     t_default, t_other = timings.get((n, default, "host")), timings.get((n, other, "host"))
-    if t_default is None or t_other is None: r.add("default", "SKIP", "the scale check did not time both precisions"); return
+    if t_default is None or t_other is None:
+        r.add("default", "SKIP", "the scale check did not time both precisions"); return
     status = "INFO" if dry else ("PASS" if t_default <= 1.1*t_other else "FAIL")
-    r.add("default", status, f"N={n}: default precision on {dev.type} {default} {t_default:.2f} s, {other} {t_other:.2f} s"
-          + ("" if dry else f" — GPU_PRECISION = {GPU_PRECISION!r} is {'the faster' if t_default <= t_other else 'slower: flip it'}"),
+    r.add("default", status,
+          f"N={n}: default precision on {dev.type} {default} {t_default:.2f} s, {other} {t_other:.2f} s"
+          + ("" if dry else f" — GPU_PRECISION = {GPU_PRECISION!r} is "
+                            f"{'the faster' if t_default <= t_other else 'slower: flip it'}"),
           default=default, seconds_default=t_default, seconds_other=t_other)
 
 
@@ -369,17 +385,21 @@ def check_memory(r:Report, dev:torch.device, dry:bool, sizes:dict):
         torch.cuda.synchronize(dev)
         peak = torch.cuda.max_memory_allocated(dev) - base
         ok = peak <= tight
-        r.add("memory", "PASS" if ok else "FAIL", f"N={n} D=4096, budget {tight/2**20:.0f} MiB: measured peak {peak/2**20:.0f} MiB, "
+        r.add("memory", "PASS" if ok else "FAIL",
+              f"N={n} D=4096, budget {tight/2**20:.0f} MiB: measured peak {peak/2**20:.0f} MiB, "
               f"blocks of {nb.block_size}", measured=peak, budget=tight)
         budget, where = None, torch.cuda.get_device_name(dev)
     else:
         budget, where = int(0.9*138*2**30), "an H200 (emulated: 138 GiB free)"
     big = 1_000_000
-    B, peak, scratch = plan_memory(big, 4096, c, c_o, torch.device("cuda", dev.index or 0) if dev.type == "cuda" else torch.device("cuda"),
+    B, peak, scratch = plan_memory(big, 4096, c, c_o,
+                                   torch.device("cuda", dev.index or 0) if dev.type == "cuda" else torch.device("cuda"),
                                    big*4096, memory=budget)
     fits = B*big <= INDEX_CAP and (budget is None or peak <= budget)
-    r.add("memory", "PASS" if fits else "FAIL", f"plan for N={big:,} uint8 D=4096 ({c}+{c_o} candidates) on {where}: blocks of {B} "
-          f"({-(-big//B)} blocks), peak {peak/2**30:.1f} GiB, scratch {scratch/2**30:.1f} GiB; panel {B*big:,} elements ≤ 2^31 − 1",
+    r.add("memory", "PASS" if fits else "FAIL",
+          f"plan for N={big:,} uint8 D=4096 ({c}+{c_o} candidates) on {where}: blocks of {B} "
+          f"({-(-big//B)} blocks), peak {peak/2**30:.1f} GiB, scratch {scratch/2**30:.1f} GiB; panel {B*big:,} "
+          "elements ≤ 2^31 − 1",
           block_size=B, planned=peak, budget=budget)
 
 
@@ -404,7 +424,8 @@ def check_paper(r:Report, dev:torch.device, dry:bool, sizes:dict):
         out[p] = (time.perf_counter() - t, rec)
     values = {p: (rec.d_mle, rec.d_twonn, rec.k_f) for p, (_, rec) in out.items()}
     same = len(set(values.values())) == 1
-    r.add("paper", "PASS" if same else "FAIL", f"measure() on N={n} images 224×224 float32 [0, 255] (D = 50 176) on {dev}: "
+    r.add("paper", "PASS" if same else "FAIL",
+          f"measure() on N={n} images 224×224 float32 [0, 255] (D = 50 176) on {dev}: "
           + ", ".join(f"{p} {s:.2f} s (pass {rec.seconds_pass:.2f} s)" for p, (s, rec) in out.items())
           + f"; d_mle, d_twonn, K_F the same for each precision: {same}",
           seconds={p: s for p, (s, _) in out.items()}, values=values)
@@ -421,7 +442,8 @@ def check_sharpness(r:Report, dev:torch.device, dry:bool, sizes:dict):
         s_cpu, s_here = sampled_label_sharpness(x, y, m=300, seed=2), sampled_label_sharpness(x.to(dev), y, m=300, seed=2)
     ok = (cpu.value == here.value == math.inf and cpu.distinct_value == here.distinct_value and cpu.pair == here.pair
           and s_cpu.value == s_here.value and s_cpu.pair == s_here.pair)
-    r.add("sharpness", "PASS" if ok else "FAIL", f"points on {dev}: K_F {here.value}, over distinct images {here.distinct_value:.6g} "
+    r.add("sharpness", "PASS" if ok else "FAIL",
+          f"points on {dev}: K_F {here.value}, over distinct images {here.distinct_value:.6g} "
           f"(CPU {cpu.distinct_value:.6g}); sampled {s_here.value:.6g} (CPU {s_cpu.value:.6g})")
 
 
@@ -435,7 +457,8 @@ def check_training(r:Report, dev:torch.device, dry:bool, sizes:dict):
     for epochs in (1, 3):
         model = build_model(arch, 1, seed=0)
         hook = model.register_forward_pre_hook(lambda m, a: flags.append(torch.backends.cudnn.benchmark) if m.training else None)
-        with host_syncs(dev) as syncs: result = train(model, task, epochs=epochs, batch_size=20, device=dev, progress=False)
+        with host_syncs(dev) as syncs: result = train(model, task, epochs=epochs, batch_size=20, device=dev,
+                                                      progress=False)
         hook.remove()
         counts[epochs] = syncs
     ops = (len(counts[3]["ops"]) - len(counts[1]["ops"]))/2
@@ -447,9 +470,12 @@ def check_training(r:Report, dev:torch.device, dry:bool, sizes:dict):
     same = abs(result.test_loss - again.loss) <= 1e-6*abs(again.loss)
     close = abs(again.loss - on_cpu.loss) <= 1e-4*max(1.0, abs(on_cpu.loss))
     ok = ops <= 2 and (real is None or real <= 2) and autotuned and restored and same and close
-    r.add("training", "PASS" if ok else "FAIL", f"{arch}, 10 steps an epoch on {dev}: host syncs per epoch {ops:g} (aten)"
-          + ("" if real is None else f", {real:g} (CUDA)") + f"; cudnn.benchmark {'on' if dev.type == 'cuda' else 'off'} in "
-          f"training: {autotuned}, restored: {restored}; test loss {result.test_loss:.6f} = evaluate {again.loss:.6f}: {same}, "
+    r.add("training", "PASS" if ok else "FAIL",
+          f"{arch}, 10 steps an epoch on {dev}: host syncs per epoch {ops:g} (aten)"
+          + ("" if real is None else f", {real:g} (CUDA)")
+          + f"; cudnn.benchmark {'on' if dev.type == 'cuda' else 'off'} in "
+          f"training: {autotuned}, restored: {restored}; test loss {result.test_loss:.6f} = evaluate "
+          f"{again.loss:.6f}: {same}, "
           f"CPU {on_cpu.loss:.6f}: {close}", syncs_per_epoch=ops, cuda_syncs_per_epoch=real, test_loss=result.test_loss,
           cpu_test_loss=on_cpu.loss)
 
@@ -499,7 +525,8 @@ def check_throughput(r:Report, dev:torch.device, dry:bool, sizes:dict):
         best = max(bare.values())
         ratio = ours/best
         status = "INFO" if dry else ("PASS" if ratio >= 0.9 else "FAIL")
-        r.add("throughput", status, f"{arch} {size} px, batch {batch}, bf16{' + channels_last' if not dry else ''} on {dev}: "
+        r.add("throughput", status,
+              f"{arch} {size} px, batch {batch}, bf16{' + channels_last' if not dry else ''} on {dev}: "
               f"train() {ours:.0f} images/s, best bare step {best:.0f} ("
               + ", ".join(f"{'channels_last' if cl else 'NCHW'} {v:.0f}" for cl, v in bare.items()) + f"): {ratio:.2f}"
               + ("" if dry else " (target ≥ 0.9)"), arch=arch, train=ours, bare=bare, ratio=ratio)
@@ -507,7 +534,8 @@ def check_throughput(r:Report, dev:torch.device, dry:bool, sizes:dict):
 
 def check_attacks(r:Report, dev:torch.device, dry:bool, sizes:dict):
     "FGSM and PGD images and Δloss, and activations, on the device against the CPU's (IEEE float32 on both)."
-    task = binary_task(load_dataset("pneumoniamnist-sample"), classes=("normal", "pneumonia"), n_train=100 if dry else 200, n_test=32 if dry else 64,
+    task = binary_task(load_dataset("pneumoniamnist-sample"), classes=("normal", "pneumonia"),
+                       n_train=100 if dry else 200, n_test=32 if dry else 64,
                        seed=0, **({} if dry else dict(size=64)))
     arch = "small_cnn" if dry else "resnet18"
     model = build_model(arch, 1, seed=0)
@@ -528,24 +556,28 @@ def check_attacks(r:Report, dev:torch.device, dry:bool, sizes:dict):
     err = float((act_here - act_cpu).abs().max()/act_cpu.abs().max().clamp_min(1e-30))
     ok &= err <= 1e-4
     parts.append(f"activations (penultimate, {act_cpu.shape[1]} features) largest difference {err:.1e} of their range")
-    r.add("attacks", "PASS" if ok else "FAIL", f"{arch} at {task.test.shape[1]} px on {dev} against the CPU: " + "; ".join(parts),
+    r.add("attacks", "PASS" if ok else "FAIL",
+          f"{arch} at {task.test.shape[1]} px on {dev} against the CPU: " + "; ".join(parts),
           activation_error=err, **figures)
 
 
 def check_pgd(r:Report, dev:torch.device, dry:bool, sizes:dict):
     "No host sync inside PGD; its images inside the ball and the range."
-    task = binary_task(load_dataset("pneumoniamnist-sample"), classes=("normal", "pneumonia"), n_train=100, n_test=64, seed=0)
+    task = binary_task(load_dataset("pneumoniamnist-sample"), classes=("normal", "pneumonia"), n_train=100, n_test=64,
+                       seed=0)
     model = build_model("small_cnn", 1, seed=0)
     train(model, task, epochs=2, device=dev, progress=False)
     model.eval()
     x, y = task.test.images.to(dev).float(), task.test.labels.to(dev)
     eps, bounds = eps_in_units(PAPER_EPS, task.test.intensity_range), task.test.intensity_range
     pgd(model, x[:4], y[:4], eps, bounds, steps=2, generator=torch.Generator().manual_seed(0))  # warm-up
-    with host_syncs(dev) as syncs: adv = pgd(model, x, y, eps, bounds, steps=10, generator=torch.Generator().manual_seed(0))
+    with host_syncs(dev) as syncs: adv = pgd(model, x, y, eps, bounds, steps=10,
+                                             generator=torch.Generator().manual_seed(0))
     slack = eps*1e-6 + 2**-22*max(abs(bounds[0]), abs(bounds[1]))  # x ± eps rounded to float32
     inside = bool(((adv - x).abs() <= eps + slack).all() and (adv >= bounds[0]).all() and (adv <= bounds[1]).all())
     ok = not syncs["ops"] and not syncs["cuda"] and inside
-    r.add("pgd", "PASS" if ok else "FAIL", f"10 steps on {len(x)} images on {dev}: host syncs {len(syncs['ops'])} (aten: "
+    r.add("pgd", "PASS" if ok else "FAIL",
+          f"10 steps on {len(x)} images on {dev}: host syncs {len(syncs['ops'])} (aten: "
           f"{sorted(set(syncs['ops'])) or 'none'})" + ("" if syncs["cuda"] is None else f", {syncs['cuda']} (CUDA)")
           + f"; inside the ball and the range: {inside}")
 
@@ -556,7 +588,8 @@ def check_bench(r:Report, dev:torch.device, dry:bool, sizes:dict):
     with patch("torch.cuda.synchronize", lambda d=None: called.append(d)):
         synchronize(str(dev) if dev.type == "cuda" else "cuda:1")
     ok = called and called[0] is not None and torch.device(called[0]).index == (dev.index if dev.type == "cuda" else 1)
-    r.add("bench", "PASS" if ok else "FAIL", f"synchronize({'cuda:1' if dev.type != 'cuda' else dev}) waits for {called}")
+    r.add("bench", "PASS" if ok else "FAIL",
+          f"synchronize({'cuda:1' if dev.type != 'cuda' else dev}) waits for {called}")
 
 
 def main(argv=None) -> int:
@@ -568,7 +601,8 @@ def main(argv=None) -> int:
     p.add_argument("--json", help="write the results to this file")
     a = p.parse_args(argv)
     dry = a.cpu_dry_run
-    if not dry and not torch.cuda.is_available(): p.error("torch sees no CUDA device here; run with --cpu-dry-run on a CPU")
+    if not dry and not torch.cuda.is_available():
+        p.error("torch sees no CUDA device here; run with --cpu-dry-run on a CPU")
     dev = torch.device("cpu") if dry else resolve_device(a.device)
     if not dry: torch.cuda.set_device(dev)
     name = "CPU (dry run)" if dry else f"{torch.cuda.get_device_name(dev)}, CUDA {torch.version.cuda}"

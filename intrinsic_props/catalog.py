@@ -23,20 +23,28 @@ __all__ = ['DATASETS', 'DEBIAN_FASHION_MNIST', 'SAMPLES_DIR', 'DIGITS_SPLITS', '
 # %% ../nbs/00a_catalog.ipynb #e7541e73
 _MNIST_CLASSES = [str(i) for i in range(10)]
 DATASETS = {
-    "mnist": dict(domain="natural", classes=_MNIST_CLASSES, modality="handwritten digits", download="torchvision:MNIST"),
+    "mnist": dict(domain="natural", classes=_MNIST_CLASSES, modality="handwritten digits",
+                  download="torchvision:MNIST"),
     "fashion-mnist": dict(domain="natural", modality="product photos (grayscale)", download="torchvision:FashionMNIST",
-                          classes=["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]),
+                          classes=["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                                   "Bag", "Ankle boot"]),
     "cifar10": dict(domain="natural", modality="natural photos (RGB)", download="torchvision:CIFAR10",
                     classes=["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]),
-    "svhn": dict(domain="natural", classes=_MNIST_CLASSES, modality="house-number photos (RGB)", download="torchvision:SVHN"),
-    "pneumoniamnist": dict(domain="medical", classes=["normal", "pneumonia"], modality="chest X-ray", download="medmnist:PneumoniaMNIST"),
-    "breastmnist": dict(domain="medical", classes=["malignant", "normal/benign"], modality="breast ultrasound", download="medmnist:BreastMNIST"),
-    "chest-xray-pneumonia-64": dict(domain="medical", classes=["normal", "pneumonia"], modality="chest X-ray (pediatric)"),
-    "brain-tumor-mri-64": dict(domain="medical", classes=["notumor", "glioma", "meningioma", "pituitary"], modality="brain MRI"),
+    "svhn": dict(domain="natural", classes=_MNIST_CLASSES, modality="house-number photos (RGB)",
+                 download="torchvision:SVHN"),
+    "pneumoniamnist": dict(domain="medical", classes=["normal", "pneumonia"], modality="chest X-ray",
+                           download="medmnist:PneumoniaMNIST"),
+    "breastmnist": dict(domain="medical", classes=["malignant", "normal/benign"], modality="breast ultrasound",
+                        download="medmnist:BreastMNIST"),
+    "chest-xray-pneumonia-64": dict(domain="medical", classes=["normal", "pneumonia"],
+                                    modality="chest X-ray (pediatric)"),
+    "brain-tumor-mri-64": dict(domain="medical", classes=["notumor", "glioma", "meningioma", "pituitary"],
+                               modality="brain MRI"),
     "lgg-flair-64": dict(domain="medical", classes=["no tumour", "tumour"], modality="brain MRI (FLAIR)"),
     "nih-cxr-64": dict(domain="medical", classes=["normal", "abnormal"], modality="chest X-ray (adult)"),
     "tiny-imagenet-64": dict(domain="natural", modality="photos (RGB), ImageNet classes",
-                             classes=["tailed frog", "black widow", "brain coral", "brown bear", "gazelle", "abacus", "dining table",
+                             classes=["tailed frog", "black widow", "brain coral", "brown bear", "gazelle", "abacus",
+                                      "dining table",
                                       "nail", "torch", "acorn"]),
     "digits": dict(domain="natural", classes=_MNIST_CLASSES, modality="handwritten digits (8×8, scikit-learn)",
                    license="CC BY 4.0 (UCI optical recognition of handwritten digits)"),
@@ -77,13 +85,15 @@ def known_datasets(root=None) -> list:
     names = set(DATASETS)
     for d in data_dirs(root):
         names |= set(_manifest(d))
-        if d.is_dir(): names |= {f.stem for f in d.glob("*.npz") if not f.stem.endswith(".partial")}  # a download being written
+        # a download being written
+        if d.is_dir(): names |= {f.stem for f in d.glob("*.npz") if not f.stem.endswith(".partial")}
     return sorted(names)
 
 # %% ../nbs/00a_catalog.ipynb #aeeec330
 def _npz_splits(keys) -> list:
     "Splits for which an npz holds both images and labels."
-    return sorted(k[:-len("_images")] for k in keys if k.endswith("_images") and k[:-len("_images")] + "_labels" in keys)
+    return sorted(k[:-len("_images")] for k in keys if k.endswith("_images") and k[:-len("_images")]
+                  + "_labels" in keys)
 
 # %% ../nbs/00a_catalog.ipynb #8e48286b
 def _npz_shapes(path:Path) -> dict:
@@ -101,9 +111,11 @@ def _availability_row(name:str, f:Path, meta:dict) -> dict:
     try:
         shapes = _npz_shapes(f)
         splits = _npz_splits(shapes)
-        if not splits: raise ValueError(f"it holds no split ({{split}}_images with {{split}}_labels), only arrays {sorted(shapes)}")
+        if not splits:
+            raise ValueError(f"it holds no split ({{split}}_images with {{split}}_labels), only arrays {sorted(shapes)}")
         return dict(name=name, domain=meta.get("domain", "unknown"), modality=meta.get("modality", ""),
-                    **{s: shapes[f"{s}_labels"][0] for s in splits}, shape="×".join(map(str, shapes[f"{splits[0]}_images"][1:])),
+                    **{s: shapes[f"{s}_labels"][0] for s in splits},
+                    shape="×".join(map(str, shapes[f"{splits[0]}_images"][1:])),
                     file=str(f), license=meta.get("license", ""))
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, IndexError, ValueError) as e:
         raise ValueError(str(e) if isinstance(e, ValueError) and str(e).startswith("it holds") else
@@ -124,11 +136,14 @@ def available_datasets(root=None) -> pd.DataFrame:
             if f is None or name in rows or name in broken: continue
             try: rows[name] = _availability_row(name, f, {**DATASETS.get(name, {}), **manifest.get(name, {})})
             except ValueError as e:
-                broken.add(name)  # load_dataset would read this file first, so a copy further down the search is not listed either
+                # load_dataset would read this file first, so a copy further down the search is not listed either
+                broken.add(name)
                 warnings.warn(f"dataset {name!r} is not listed: {f} {e}; repair or remove the file", stacklevel=2)
     if "fashion-mnist" not in rows and "fashion-mnist" not in broken and DEBIAN_FASHION_MNIST.is_dir():
-        rows["fashion-mnist"] = dict(name="fashion-mnist", domain="natural", modality=DATASETS["fashion-mnist"]["modality"],
-                                     train=60000, test=10000, shape="28×28", file=str(DEBIAN_FASHION_MNIST), license="MIT (Zalando SE)")
+        rows["fashion-mnist"] = dict(name="fashion-mnist", domain="natural",
+                                     modality=DATASETS["fashion-mnist"]["modality"],
+                                     train=60000, test=10000, shape="28×28", file=str(DEBIAN_FASHION_MNIST),
+                                     license="MIT (Zalando SE)")
     rows["digits"] = dict(name="digits", domain="natural", modality=DATASETS["digits"]["modality"], **DIGITS_SPLITS,
                           shape="8×8", file="scikit-learn (bundled)", license=DATASETS["digits"]["license"])
     df = pd.DataFrame(list(rows.values()))

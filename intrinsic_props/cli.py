@@ -27,7 +27,8 @@ def json_value(v, # a value of a record
     if hasattr(v, "tolist") and not isinstance(v, str): v = v.tolist()  # numpy scalars and arrays
     if isinstance(v, dict): return {str(k): json_value(x, nan) for k, x in v.items()}
     if isinstance(v, (list, tuple)): return [json_value(x, nan) for x in v]
-    if isinstance(v, float) and not math.isfinite(v): return nan if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+    if isinstance(v, float) and not math.isfinite(v):
+        return nan if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
     return v
 
 # %% ../nbs/11_cli.ipynb #97702ab8
@@ -64,7 +65,8 @@ def print_table(df, # a pandas DataFrame
 def _existing_root(root) -> str:
     "`--root` checked: None or a folder that exists; an error naming it otherwise."
     if root is not None and not Path(root).is_dir():
-        raise FileNotFoundError(f"--root {root} is not a folder; name the data folder that holds the datasets (see `intrinsic-props datasets --root`)")
+        raise FileNotFoundError(f"--root {root} is not a folder; name the data folder that holds the datasets (see "
+                                "`intrinsic-props datasets --root`)")
     return root
 
 # %% ../nbs/11_cli.ipynb #81f41159
@@ -98,7 +100,8 @@ def dry_run_command(args:argparse.Namespace) -> int:
         print(f"ok      {where} {r.shape} {r.device}" if pd.isna(r.error) else f"FAILED  {where}: {r.error}")
     bad = checked.error.notna()
     gpu = " (they need a GPU)" if (checked.device == "cuda").any() else ""
-    print(f"{len(checked)} runs{gpu}: {int((~bad).sum())} can start, {int(bad.sum())} cannot; {checked.dataset.nunique()} datasets, "
+    print(f"{len(checked)} runs{gpu}: {int((~bad).sum())} can start, {int(bad.sum())} cannot; "
+          f"{checked.dataset.nunique()} datasets, "
           f"models {', '.join(checked.model.unique())}", file=sys.stderr)
     return 1 if bad.any() else 0
 
@@ -112,14 +115,17 @@ def sweep_command(args:argparse.Namespace) -> int:
     failed = res[res.status == "failed"]
     for r in failed.head(10).itertuples():
         print(f"failed  {r.dataset} [{r.classes}] {r.model} N={r.n_train} seed={r.seed}: {r.error}", file=sys.stderr)
-    if len(failed) > 10: print(f"... and {len(failed) - 10} more failed runs (intrinsic-props results {res.attrs['database']})", file=sys.stderr)
+    if len(failed) > 10: print(f"... and {len(failed) - 10} more failed runs (intrinsic-props results "
+                               f"{res.attrs['database']})", file=sys.stderr)
     others = res.attrs["runs"] - len(res)
     print(f"{int((res.status == 'done').sum())} of {res.attrs['runs']} runs done, {len(failed)} failed"
-          + (f", {others} running in other workers" if others else "") + f"; results in {res.attrs['database']}", file=sys.stderr)
+          + (f", {others} running in other workers" if others else "") + f"; results in {res.attrs['database']}",
+          file=sys.stderr)
     return 1 if len(failed) else 0
 
 # %% ../nbs/11_cli.ipynb #bae0d204
-EXECUTOR_NAMES = ("local", "ray")  # the keys of `intrinsic_props.sweep.EXECUTORS`, named here so that `--help` need not import the sweep
+# the keys of `intrinsic_props.sweep.EXECUTORS`, named here so that `--help` need not import the sweep
+EXECUTOR_NAMES = ("local", "ray")
 
 # %% ../nbs/11_cli.ipynb #57473ea2
 def _add_sweep(sub):
@@ -127,10 +133,13 @@ def _add_sweep(sub):
     p.add_argument("config", help="sweep specification (.yaml, .yml or .toml)")
     p.add_argument("--db", help="SQLite results file (default: the specification's `database`, else <name>.db)")
     p.add_argument("--executor", choices=EXECUTOR_NAMES, default="local", help="where runs execute (default: local)")
-    p.add_argument("--address", help="Ray cluster: auto or HOST:PORT on a cluster node, ray://HOST:10001 from elsewhere (default: start a local Ray)")
+    p.add_argument("--address",
+                   help="Ray cluster: auto or HOST:PORT on a cluster node, ray://HOST:10001 from elsewhere (default: "
+                        "start a local Ray)")
     p.add_argument("--keep-failed", action="store_true", help="do not retry runs stored as failed")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--dry-run", action="store_true", help="build every run's task and model without training; exit 1 if any cannot start")
+    p.add_argument("--dry-run", action="store_true",
+                   help="build every run's task and model without training; exit 1 if any cannot start")
     p.set_defaults(run=sweep_command)
 
 # %% ../nbs/11_cli.ipynb #8627ed8a
@@ -139,7 +148,8 @@ def _writable(path:str, option:str):
     p = Path(path)
     if p.is_dir(): raise IsADirectoryError(f"{option} {path} is a folder; name a file")
     if not p.parent.is_dir(): raise FileNotFoundError(f"{option} {path}: {p.parent} is not a folder")
-    if not os.access(p if p.exists() else p.parent, os.W_OK): raise PermissionError(f"{option} {path} cannot be written here (permission denied)")
+    if not os.access(p if p.exists() else p.parent, os.W_OK):
+        raise PermissionError(f"{option} {path} cannot be written here (permission denied)")
 
 # %% ../nbs/11_cli.ipynb #04223c60
 def results_command(args:argparse.Namespace):
@@ -153,7 +163,8 @@ def results_command(args:argparse.Namespace):
     records = [{c: r.get(c) for c in df.columns} for r in records]
     if not records: print(f"no runs stored in {args.db} yet", file=sys.stderr)
     if args.out:
-        Path(args.out).write_text(to_json(records) + "\n") if args.out.endswith(".json") else df.to_csv(args.out, index=False)
+        Path(args.out).write_text(to_json(records)
+                                  + "\n") if args.out.endswith(".json") else df.to_csv(args.out, index=False)
         print(f"{len(df)} runs written to {args.out}", file=sys.stderr)
     else: print_table(df, args, records=records)
 
@@ -217,7 +228,8 @@ def measure_command(args:argparse.Namespace):
     print_table(table if args.json or args.csv else table[MEASURE_COLUMNS], args, records=[r.row() for r in records])
     samples = [n for n in names if n.endswith("-sample")]
     if samples:
-        print(f"note: {', '.join(samples)} are the bundled samples (a few hundred images per class), not the full datasets; "
+        print(f"note: {', '.join(samples)} are the bundled samples (a few hundred images per class), not the "
+              "full datasets; "
               "set INTRINSIC_PROPS_DATA to a folder that holds full datasets to measure those", file=sys.stderr)
     if args.plot:
         ax = plot_measurements(table)
@@ -239,7 +251,8 @@ def _add_measure(sub):
     p.add_argument("--n", type=_positive, default=1000, help="images (class-balanced with --classes; default 1000)")
     p.add_argument("--size", type=_positive, help="resize to SIZE×SIZE (default: keep)")
     p.add_argument("--channels", type=int, choices=(1, 3), help="convert to 1 or 3 channels (default: keep)")
-    p.add_argument("--scale", choices=("unit", "max"), default="unit", help="intensities: unit = [0, 1], max = ×255/max per image (the paper's)")
+    p.add_argument("--scale", choices=("unit", "max"), default="unit",
+                   help="intensities: unit = [0, 1], max = ×255/max per image (the paper's)")
     p.add_argument("--k", type=_positive, default=20, help="neighbours for MLE (default 20)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--split", default="train", help="split to measure (default train)")
@@ -257,13 +270,15 @@ SUBCOMMANDS = [_add_datasets, _add_measure, _add_sweep, _add_results]
 def parser() -> argparse.ArgumentParser:
     "The `intrinsic-props` argument parser with every subcommand."
     p = argparse.ArgumentParser(prog="intrinsic-props",
-                                description="Intrinsic dimension and label sharpness of image datasets, and what networks learn from them.")
+                                description="Intrinsic dimension and label sharpness of image datasets, and what "
+                                            "networks learn from them.")
     p.add_argument("--traceback", action="store_true", help="show the full traceback of an error instead of one line")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in SUBCOMMANDS:
         add(sub)
     for s in sub.choices.values():  # also after the command: intrinsic-props sweep spec.yaml --traceback
-        s.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help="show the full traceback of an error")
+        s.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS,
+                       help="show the full traceback of an error")
     return p
 
 # %% ../nbs/11_cli.ipynb #5c470631

@@ -50,7 +50,8 @@ def _default_range(images:torch.Tensor) -> tuple:
 def _check_images(images:torch.Tensor):
     "Raise if `images` is not N×C×H×W or holds NaN/inf."
     if images.ndim != 4:
-        raise ValueError(f"images must be N×C×H×W, got shape {tuple(images.shape)}; use `from_arrays` for N×H×W or N×H×W×C")
+        raise ValueError(f"images must be N×C×H×W, got shape {tuple(images.shape)}; use `from_arrays` for "
+                         "N×H×W or N×H×W×C")
     if images.is_floating_point():
         bad = ~torch.isfinite(images)
         if bad.any():
@@ -76,7 +77,8 @@ def _check_classes(classes:list):
     "Raise unless the class names are distinct (two labels with one name would be merged)."
     repeated = sorted({c for c in classes if classes.count(c) > 1})
     if repeated:
-        raise ValueError(f"class names must be distinct, got {', '.join(f'{c!r} {classes.count(c)} times' for c in repeated)} "
+        raise ValueError("class names must be distinct, got "
+                         f"{', '.join(f'{c!r} {classes.count(c)} times' for c in repeated)} "
                          f"in {classes}; labels with one name would be merged: give each class its own name")
 
 # %% ../nbs/00_data.ipynb #31971d94
@@ -86,7 +88,8 @@ def _check_range(intensity_range) -> tuple:
     except (TypeError, ValueError):
         raise ValueError(f"intensity_range must be a pair (low, high) of numbers, got {intensity_range!r}") from None
     if not (math.isfinite(low) and math.isfinite(high)):
-        raise ValueError(f"intensity_range must be finite, got {intensity_range!r}; give the nominal black and white values, e.g. (0, 255)")
+        raise ValueError(f"intensity_range must be finite, got {intensity_range!r}; give the nominal black and white "
+                         "values, e.g. (0, 255)")
     if not low < high:
         raise ValueError(f"intensity_range must be (low, high) with low < high, got {intensity_range!r}: "
                          f"{'an empty range would divide by zero when scaling' if low == high else 'a reversed range would invert the images'}; "
@@ -136,7 +139,8 @@ class ImageSet:
 
     def __getitem__(self, idx):
         "The subset at `idx` (index, indices, slice or mask), keeping where each image came from."
-        if not isinstance(idx, slice): idx = torch.as_tensor(idx).reshape(-1) if np.ndim(idx) == 0 else torch.as_tensor(idx)
+        if not isinstance(idx, slice):
+            idx = torch.as_tensor(idx).reshape(-1) if np.ndim(idx) == 0 else torch.as_tensor(idx)
         return replace(self, images=self.images[idx], labels=self.labels[idx], index=self.index[idx])
 
     def flat(self, dtype=torch.float32) -> torch.Tensor:
@@ -148,7 +152,8 @@ class ImageSet:
         lo, hi = ((float(self.images.min()), float(self.images.max())) if len(self) else (math.nan, math.nan))
         counts = ", ".join(f"{k}: {v}" for k, v in self.counts.items())
         where = f"{self.name}/{self.split}" if self.split else self.name
-        return (f"ImageSet({where}, {self.domain}): {len(self)} images {C}×{H}×{W} {str(self.images.dtype).replace('torch.', '')}"
+        return (f"ImageSet({where}, {self.domain}): {len(self)} images {C}×{H}×{W} "
+                f"{str(self.images.dtype).replace('torch.', '')}"
                 f", values {lo:g}..{hi:g}\n  classes {counts}")
 
 # %% ../nbs/00_data.ipynb #b29931a3
@@ -199,7 +204,8 @@ def from_npz(path, # MedMNIST-layout .npz: {split}_images, {split}_labels
     except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as e: raise damaged(e) from e
     except ValueError as e:
         if "allow_pickle" not in str(e): raise damaged(e) from e
-        raise ValueError(f"{path} holds object arrays (pickles), which are not loaded; save images and labels as numeric arrays") from e
+        raise ValueError(f"{path} holds object arrays (pickles), which are not loaded; save images and labels as "
+                         "numeric arrays") from e
     if split not in splits:
         raise ValueError(f"{path} has no split {split!r} (needs {split}_images and {split}_labels); it has {found}")
     kwargs.setdefault("name", path.stem)
@@ -251,31 +257,38 @@ def from_folder(path, # folder with one sub-folder of images per class
     peaks = [_format_peak(im) for im in ims]
     if None in peaks and len(set(peaks)) > 1:
         example = lambda has: next(f.name for (f, _), p in zip(files, peaks) if (p is None) == has)
-        raise ValueError(f"{path} mixes images without a nominal intensity range (32-bit integer or float, e.g. {example(True)}) "
-                         f"with 8- or 16-bit ones (e.g. {example(False)}): their values cannot be put on one scale; convert them "
+        raise ValueError(f"{path} mixes images without a nominal intensity range (32-bit integer or float, e.g. "
+                         f"{example(True)}) "
+                         f"with 8- or 16-bit ones (e.g. {example(False)}): their values cannot be put on one scale; "
+                         "convert them "
                          "to one bit depth, or load them with from_arrays and an explicit intensity_range")
     wide = peaks[0] != 255 or len(set(peaks)) > 1  # read as single-channel float: 16-bit or no nominal range
     ims = [im.convert("F") if p != 255 else im.convert("RGB" if channels == 3 else "L") for im, p in zip(ims, peaks)]
     if wide and channels == 1: ims = [im.convert("F") for im in ims]  # one float image mode, so that all resize alike
     size = _size2(size)
-    if size is not None: ims = [im if im.size == (size[1], size[0]) else im.resize((size[1], size[0]), Image.BICUBIC) for im in ims]
+    if size is not None:
+        ims = [im if im.size == (size[1], size[0]) else im.resize((size[1], size[0]), Image.BICUBIC) for im in ims]
     sizes = {im.size[::-1] for im in ims}
     if len(sizes) > 1:
-        raise ValueError(f"images in {path} have {len(sizes)} different sizes (e.g. {sorted(sizes)[:3]}); pass size=(H, W) to resize them")
+        raise ValueError(f"images in {path} have {len(sizes)} different sizes (e.g. {sorted(sizes)[:3]}); pass "
+                         "size=(H, W) to resize them")
     arrays = [np.asarray(im) for im in ims]
     if channels == 3: arrays = [a if a.ndim == 3 else np.repeat(a[..., None], 3, axis=-1) for a in arrays]
     if set(peaks) == {255.0, 65535.0}:
         arrays = [a.astype(np.float32)*np.float32(65535/p) for a, p in zip(arrays, peaks)]
         depth = lambda p: [f.name for (f, _), q in zip(files, peaks) if q == p]
         eight, sixteen = depth(255.0), depth(65535.0)
-        warnings.warn(f"{path}: images of two bit depths, {len(eight)} 8-bit (e.g. {', '.join(eight[:3])}) and {len(sixteen)} "
+        warnings.warn(f"{path}: images of two bit depths, {len(eight)} 8-bit (e.g. {', '.join(eight[:3])}) and "
+                      f"{len(sixteen)} "
                       f"16-bit (e.g. {', '.join(sixteen[:3])}); each was scaled by its own format's range onto 0…65535 "
-                      "(8-bit values ×257) and the set is float32 with intensity_range (0, 65535). Convert the files to one "
+                      "(8-bit values ×257) and the set is float32 with intensity_range (0, 65535). Convert the "
+                      "files to one "
                       "bit depth to avoid this", stacklevel=2)
     if 65535.0 in peaks: kwargs.setdefault("intensity_range", (0.0, 65535.0))
     kwargs.setdefault("name", path.name)
     kwargs.setdefault("source", str(path))
-    return from_arrays(np.stack(arrays).astype(np.float32 if wide else np.uint8, copy=False), [c for _, c in files], classes,
+    return from_arrays(np.stack(arrays).astype(np.float32 if wide else np.uint8, copy=False), [c for _, c in files],
+                       classes,
                        channels_last=channels == 3, **kwargs)
 
 # %% ../nbs/00_data.ipynb #d5875195
@@ -329,7 +342,8 @@ def _download(name:str, folder:Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     if lib == "medmnist":
         try: import medmnist
-        except ImportError as e: raise ImportError("downloading MedMNIST sets needs the medmnist package: pip install medmnist") from e
+        except ImportError as e:
+            raise ImportError("downloading MedMNIST sets needs the medmnist package: pip install medmnist") from e
         for split in ("train", "val", "test"): getattr(medmnist, cls_name)(split=split, download=True, root=str(folder))
         return folder/f"{name}.npz"
     _save_npz(folder/f"{name}.npz", _torchvision_splits(cls_name, folder/"torchvision"))
@@ -344,7 +358,8 @@ def _digits(split:str) -> ImageSet:
     cut = DIGITS_SPLITS["train"]
     sl = {"train": slice(0, cut), "test": slice(cut, None)}
     if split not in sl: raise ValueError(f"digits has no split {split!r}; it has ['test', 'train']")
-    return from_arrays(images[sl[split]], d.target[sl[split]], _MNIST_CLASSES, domain="natural", name="digits", split=split,
+    return from_arrays(images[sl[split]], d.target[sl[split]], _MNIST_CLASSES, domain="natural", name="digits",
+                       split=split,
                        source="scikit-learn load_digits (UCI optical digits)", license=DATASETS["digits"]["license"])
 
 # %% ../nbs/00_data.ipynb #053dcf2b
@@ -354,11 +369,14 @@ def concat(sets:list, # image sets of one dataset: same classes, domain and imag
     if not sets: raise ValueError("concat needs at least one ImageSet")
     first = sets[0]
     for s in sets[1:]:
-        if (s.classes, s.domain, s.shape, s.intensity_range) != (first.classes, first.domain, first.shape, first.intensity_range):
-            raise ValueError(f"cannot join {s.name}/{s.split} to {first.name}/{first.split}: classes, domain, image shape and "
+        if (s.classes, s.domain, s.shape, s.intensity_range) != (first.classes, first.domain, first.shape,
+                                                                 first.intensity_range):
+            raise ValueError(f"cannot join {s.name}/{s.split} to {first.name}/{first.split}: classes, domain, "
+                             "image shape and "
                              "intensity range must agree")
     images = torch.cat([s.images for s in sets])
-    return replace(first, images=images, labels=torch.cat([s.labels for s in sets]), split="+".join(s.split for s in sets),
+    return replace(first, images=images, labels=torch.cat([s.labels for s in sets]),
+                   split="+".join(s.split for s in sets),
                    index=torch.arange(len(images)))
 
 # %% ../nbs/00_data.ipynb #1f9166d2
@@ -376,7 +394,8 @@ def load_dataset(name:str, # a name from `known_datasets()`, e.g. "pneumoniamnis
                 ) -> ImageSet:
     "Load one split (or several joined) of a named dataset from a data folder, downloading it when missing and possible."
     if not isinstance(name, str):
-        raise TypeError(f"name must be a dataset name (a string), got {name!r}; known: {', '.join(known_datasets(root))}")
+        raise TypeError(f"name must be a dataset name (a string), got {name!r}; known: "
+                        f"{', '.join(known_datasets(root))}")
     name = name.lower()
     if "+" in split: return concat([load_dataset(name, s, root, download) for s in split.split("+")])
     if name == "digits": return _digits(split)
@@ -391,7 +410,8 @@ def load_dataset(name:str, # a name from `known_datasets()`, e.g. "pneumoniamnis
         if DEBIAN_FASHION_MNIST.is_dir():
             splits = _idx_splits(DEBIAN_FASHION_MNIST)
             if split not in splits: raise ValueError(f"fashion-mnist has no split {split!r}; it has {sorted(splits)}")
-            return from_arrays(*splits[split], split=split, name=name, **{**_metadata(name, None), "source": str(DEBIAN_FASHION_MNIST)})
+            return from_arrays(*splits[split], split=split, name=name,
+                               **{**_metadata(name, None), "source": str(DEBIAN_FASHION_MNIST)})
         looked.append(f"{DEBIAN_FASHION_MNIST} (Debian package dataset-fashion-mnist)")
     why = "download=False"
     if download and "download" in DATASETS.get(name, {}):
@@ -403,7 +423,8 @@ def load_dataset(name:str, # a name from `known_datasets()`, e.g. "pneumoniamnis
                             "Set INTRINSIC_PROPS_DATA to a folder that holds it or pass root=.")
 
 # %% ../nbs/00_data.ipynb #fd92e6ab
-INTENSITY_SCALES = (None, "unit", "max")  # how `preprocess` rescales intensities (not `paper.SCALES`, the sizes of a run)
+# how `preprocess` rescales intensities (not `paper.SCALES`, the sizes of a run)
+INTENSITY_SCALES = (None, "unit", "max")
 _LUMA = torch.tensor([0.299, 0.587, 0.114])
 
 # %% ../nbs/00_data.ipynb #d9d30f82
@@ -426,12 +447,15 @@ def _scale_max(images:torch.Tensor, # N×C×H×W
     if floor and len(x): x = x - floor
     peak = x.flatten(1).amax(1)
     if len(x) and float(x.min()) < 0:
-        raise ValueError(f"{name}: values down to {float(x.min()) + floor:g} lie below the low end {low:g} of intensity_range; "
+        raise ValueError(f"{name}: values down to {float(x.min()) + floor:g} lie below the low end {low:g} of "
+                         "intensity_range; "
                          "give an intensity_range that covers the images")
     blank = (peak <= 0).nonzero()[:, 0]
     if len(blank):
-        warnings.warn(f"{name}: {len(blank)} blank image(s) (every value {floor:g}, the black of the intensity range; e.g. index "
-                      f"{blank[:5].tolist()}) left at zero: ×255/max is undefined for them; drop them if they are not meaningful")
+        warnings.warn(f"{name}: {len(blank)} blank image(s) (every value {floor:g}, the black of the intensity "
+                      "range; e.g. index "
+                      f"{blank[:5].tolist()}) left at zero: ×255/max is undefined for them; drop them if they are "
+                      "not meaningful")
     factor = torch.zeros_like(peak)
     factor[peak > 0] = 255/peak[peak > 0]
     return x*factor.view(-1, 1, 1, 1)
@@ -486,7 +510,8 @@ def class_indices(data:ImageSet, # the images whose classes are named
     out = []
     for c in (list(spec) if isinstance(spec, (list, tuple)) else [spec]):
         if isinstance(c, str) and c in data.classes: out.append(data.classes.index(c))
-        elif isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 0 <= c < len(data.classes): out.append(int(c))
+        elif isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 0 <= c < len(data.classes):
+            out.append(int(c))
         else: raise ValueError(f"class {c!r} is not in {data.name} (classes: {', '.join(data.classes)})")
     return out
 
@@ -543,7 +568,8 @@ def binary_task(data:ImageSet, # images to draw from
     for c in range(2):
         n_tr, n_te = (n_train + 1 - c)//2, (n_test + 1 - c)//2
         if test_data is None:
-            tr, te = _draw(data, groups[c], {"train": n_tr, "test": n_te}, gen, names[c], "lower n_train/n_test or pass test_data=")
+            tr, te = _draw(data, groups[c], {"train": n_tr, "test": n_te}, gen, names[c],
+                           "lower n_train/n_test or pass test_data=")
         else:
             tr, = _draw(data, groups[c], {"train": n_tr}, gen, names[c], "lower n_train")
             te, = _draw(test_data, test_groups[c], {"test": n_te}, gen, names[c], "lower n_test")
@@ -565,7 +591,8 @@ def find_duplicates(data:ImageSet) -> list:
     "Groups of identical images in `data` (two or more each), sorted by first index."
     groups = {}
     imgs = data.images.contiguous()
-    if imgs.is_floating_point(): imgs = imgs + 0.0  # −0.0 becomes +0.0: images that differ only in the sign of a zero are identical
+    # −0.0 becomes +0.0: images that differ only in the sign of a zero are identical
+    if imgs.is_floating_point(): imgs = imgs + 0.0
     for i in range(len(data)):
         groups.setdefault(hashlib.blake2b(imgs[i].numpy().tobytes(), digest_size=16).digest(), []).append(i)
     out = []

@@ -22,7 +22,8 @@ def resolve_device(device="auto") -> torch.device:
     except (RuntimeError, TypeError) as e:
         raise ValueError(f"device={device!r} is not a device: use 'cpu', 'cuda', 'cuda:<index>' or 'auto'") from e
     if d.type == "meta":
-        raise ValueError("device='meta' holds shapes but no data, so nothing can be computed there; use 'cpu', 'cuda' or 'auto'")
+        raise ValueError("device='meta' holds shapes but no data, so nothing can be computed there; use 'cpu', "
+                         "'cuda' or 'auto'")
     if d.type != "cuda": return d
     if not torch.cuda.is_available():
         raise ValueError(f"device={device!r} but CUDA is not available here; use device='cpu' or 'auto'")
@@ -34,10 +35,13 @@ def resolve_device(device="auto") -> torch.device:
     return torch.device("cuda", index)
 
 
+
+
 # %% ../nbs/00b_devices.ipynb #e4991fac
 def free_memory(device:torch.device) -> int:
     "Bytes free on `device` now: on CUDA the GPU's free memory plus the blocks PyTorch's allocator holds unused; available RAM otherwise."
-    if device.type == "cuda":  # cached blocks are free to the pass: the allocator reuses them, or releases them when short
+    # cached blocks are free to the pass: the allocator reuses them, or releases them when short
+    if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0] + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
     try: return os.sysconf("SC_AVPHYS_PAGES")*os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError): return 4*2**30
@@ -51,7 +55,8 @@ def to_device(t:torch.Tensor, # a CPU tensor
 
 
 # %% ../nbs/00b_devices.ipynb #42fa4054
-FP32_NODES = ("", "cuda.matmul", "cudnn", "cudnn.conv", "cudnn.rnn", "mkldnn", "mkldnn.matmul", "mkldnn.conv", "mkldnn.rnn")
+FP32_NODES = ("", "cuda.matmul", "cudnn", "cudnn.conv", "cudnn.rnn", "mkldnn", "mkldnn.matmul", "mkldnn.conv",
+              "mkldnn.rnn")
 _NEW_API = hasattr(torch.backends, "fp32_precision")  # PyTorch ≥ 2.9
 
 def _node(path:str):
@@ -62,9 +67,11 @@ def _node(path:str):
 
 def precision_state() -> dict:
     "PyTorch's float32 precision settings: every `fp32_precision` flag and the legacy matmul precision."
-    if not _NEW_API: return dict(nodes={}, legacy=torch.get_float32_matmul_precision(), cudnn=torch.backends.cudnn.allow_tf32)
+    if not _NEW_API: return dict(nodes={}, legacy=torch.get_float32_matmul_precision(),
+                                 cudnn=torch.backends.cudnn.allow_tf32)
     nodes = {p: _node(p).fp32_precision for p in FP32_NODES}
-    _node("cuda.matmul").fp32_precision = _node("mkldnn.matmul").fp32_precision = "ieee"  # the legacy getter cannot fail now
+    # the legacy getter cannot fail now
+    _node("cuda.matmul").fp32_precision = _node("mkldnn.matmul").fp32_precision = "ieee"
     legacy = torch.get_float32_matmul_precision()
     _node("cuda.matmul").fp32_precision, _node("mkldnn.matmul").fp32_precision = nodes["cuda.matmul"], nodes["mkldnn.matmul"]
     return dict(nodes=nodes, legacy=legacy)
@@ -109,4 +116,6 @@ def autocast_off(device:torch.device) -> ExitStack:
     stack = ExitStack()
     for kind in dict.fromkeys((device.type, "cpu")): stack.enter_context(torch.autocast(kind, enabled=False))
     return stack
+
+
 

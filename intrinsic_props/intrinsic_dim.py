@@ -38,11 +38,14 @@ def _is_neighbors(data) -> bool:
 def _check_neighbors(distances:np.ndarray, indices:np.ndarray, k:int):
     "Raise unless `distances` and `indices` are N×(≥k) neighbour tables with finite, non-negative, ascending distances."
     if distances.ndim != 2 or indices.shape != distances.shape:
-        raise ValueError(f"neighbour distances and indices must both be N×k, got shapes {distances.shape} and {indices.shape}")
+        raise ValueError(f"neighbour distances and indices must both be N×k, got shapes {distances.shape} and "
+                         f"{indices.shape}")
     if distances.shape[1] < k:
-        raise ValueError(f"the neighbours hold {distances.shape[1]} per point but {k} are needed; compute them with k ≥ {k}")
+        raise ValueError(f"the neighbours hold {distances.shape[1]} per point but {k} are needed; compute them "
+                         f"with k ≥ {k}")
     d = distances[:, :k]
-    if not np.isfinite(d).all(): raise ValueError("neighbour distances contain NaN/inf; recompute the neighbours from finite data")
+    if not np.isfinite(d).all():
+        raise ValueError("neighbour distances contain NaN/inf; recompute the neighbours from finite data")
     if (d < 0).any(): raise ValueError("neighbour distances contain negative values; they must be Euclidean distances")
     if (np.diff(d, axis=1) < 0).any(): raise ValueError("neighbour distances must be sorted ascending in each row")
 
@@ -55,7 +58,8 @@ def knn_distances(data, # N×D array/tensor, `ImageSet`, or precomputed neighbou
         distances, indices = np.asarray(data.distances, dtype=np.float64), np.asarray(data.indices)
         _check_neighbors(distances, indices, k)
         return distances[:, :k], indices[:, :k]
-    nb = neighbors(data.images.reshape(len(data), -1) if isinstance(data, ImageSet) else data, k=k, warn_duplicates=False)
+    nb = neighbors(data.images.reshape(len(data), -1) if isinstance(data, ImageSet) else data, k=k,
+                   warn_duplicates=False)
     return nb.distances.numpy(), nb.indices.numpy()
 
 # %% ../nbs/02_intrinsic_dim.ipynb #f1df2519
@@ -123,18 +127,27 @@ def _warn_duplicates(dup:Duplicates, estimator:str, skipped:bool=False):
     n = len(dup.exact)
     if dup.n_exact and skipped:
         warnings.warn(f"{estimator}: {dup.n_exact} of {n} points have an exact duplicate; as in the authors' code "
-                      "(duplicates='skip_zero'), zero distances are skipped: every point is kept, with its nearest points at a "
-                      "non-zero distance, so each copy counts once more. Keep one copy of each with `deduplicate` and refit, or "
+                      "(duplicates='skip_zero'), zero distances are skipped: every point is kept, with its nearest "
+                      "points at a "
+                      "non-zero distance, so each copy counts once more. Keep one copy of each with `deduplicate` "
+                      "and refit, or "
                       "leave the copies out with duplicates='drop'.", DuplicatesWarning, stacklevel=4)
     elif dup.n_exact:
-        warnings.warn(f"{estimator}: {dup.n_exact} of {n} points have an exact duplicate (nearest neighbour at distance 0), "
-                      f"where the log distance ratios are infinite; they are left out of the estimate ({n - dup.n_exact} "
-                      "points used). Keep one copy of each with `deduplicate` and refit.", DuplicatesWarning, stacklevel=4)
+        warnings.warn(f"{estimator}: {dup.n_exact} of {n} points have an exact duplicate (nearest neighbour at "
+                      "distance 0), "
+                      "where the log distance ratios are infinite; they are left out of the estimate "
+                      f"({n - dup.n_exact} "
+                      "points used). Keep one copy of each with `deduplicate` and refit.", DuplicatesWarning,
+                      stacklevel=4)
     if dup.n_near:
-        warnings.warn(f"{estimator}: {dup.n_near} of {n} points ({dup.n_near/n:.1%}) have a near-duplicate: their nearest "
-                      f"neighbour is more than {dup.ratio_threshold:.3g}× closer than neighbour number {dup.k}, which at the "
-                      f"dimension of the bulk of the data (≈ {dup.bulk_dimension:.3g}) happens by chance with probability "
-                      f"< {dup.alpha}. They are kept but pull the estimate down; compare with the estimate after `deduplicate`.",
+        warnings.warn(f"{estimator}: {dup.n_near} of {n} points ({dup.n_near/n:.1%}) have a near-duplicate: "
+                      "their nearest "
+                      f"neighbour is more than {dup.ratio_threshold:.3g}× closer than neighbour number {dup.k}, "
+                      "which at the "
+                      f"dimension of the bulk of the data (≈ {dup.bulk_dimension:.3g}) happens by chance with "
+                      "probability "
+                      f"< {dup.alpha}. They are kept but pull the estimate down; compare with the estimate after "
+                      "`deduplicate`.",
                       DuplicatesWarning, stacklevel=4)
 
 # %% ../nbs/02_intrinsic_dim.ipynb #0c89d58a
@@ -162,11 +175,14 @@ def nonzero_distances(data, # N×D array/tensor, `ImageSet`, or precomputed neig
         i = int(np.argmax(short))
         n = len(distances)
         if _is_neighbors(data):
-            raise ValueError(f"skipping zero distances needs {k} non-zero distances per point, but the neighbours hold {width} "
-                             f"per point and point {i} has {zeros[i]} copies among them; compute the neighbours with a larger k "
+            raise ValueError(f"skipping zero distances needs {k} non-zero distances per point, but the neighbours "
+                             f"hold {width} "
+                             f"per point and point {i} has {zeros[i]} copies among them; compute the neighbours "
+                             "with a larger k "
                              "(k + the largest group of copies − 1)")
         if width >= n - 1:
-            raise ValueError(f"point {i} has {n - 1 - zeros[i]} points at a non-zero distance, fewer than k={k}: it and its "
+            raise ValueError(f"point {i} has {n - 1 - zeros[i]} points at a non-zero distance, fewer than "
+                             f"k={k}: it and its "
                              "copies are most of the data; keep one copy of each with `deduplicate`, or lower k")
         full = zeros == width  # copies may go on beyond the table
         width = min(n - 1, max(int(zeros[~full].max(initial=0)) + k, 2*width if full.any() else 0))
@@ -212,11 +228,13 @@ def _warn_few_points(n:int, # points pooled
     "Warn when `n` points are too few for a meaningful estimate with `k` neighbours, saying why."
     need = max(MIN_POINTS, math.ceil(k/LOCAL_FRACTION))
     if n >= need: return
-    why = [f"each point's {k} neighbours are {k/max(n - 1, 1):.0%} of the others, so the estimate describes the set's overall "
+    why = [f"each point's {k} neighbours are {k/max(n - 1, 1):.0%} of the others, so the estimate describes the "
+           "set's overall "
            "shape, not its local dimension"] if k > LOCAL_FRACTION*n else []
     if n < MIN_POINTS: why.append(f"pooled over {n} points its sampling error alone is tens of percent")
     warnings.warn(f"{estimator}: {n} points are too few for a meaningful estimate with k={k}: {'; '.join(why)}. "
-                  f"Use at least {need} points ({MIN_POINTS} or more, and {1/LOCAL_FRACTION:g}·k or more)" + (", or a smaller k" if k > 2 else ""),
+                  f"Use at least {need} points ({MIN_POINTS} or more, and {1/LOCAL_FRACTION:g}·k or more)"
+                  + (", or a smaller k" if k > 2 else ""),
                   FewPointsWarning, stacklevel=stacklevel)
 
 # %% ../nbs/02_intrinsic_dim.ipynb #c0e6d330
@@ -243,7 +261,8 @@ class MLE(BaseEstimator):
         if self.pool not in POOLS: raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
         low = 3 if self.unbiased else 2
         if not isinstance(self.k, (int, np.integer)) or self.k < low:
-            raise ValueError(f"k must be an integer ≥ {low} {'with' if self.unbiased else 'without'} unbiased=True, got {self.k!r}")
+            raise ValueError(f"k must be an integer ≥ {low} {'with' if self.unbiased else 'without'} unbiased=True, "
+                             f"got {self.k!r}")
         if self.duplicates not in DUPLICATE_HANDLING:
             raise ValueError(f"duplicates must be one of {DUPLICATE_HANDLING}, got {self.duplicates!r}")
 
@@ -274,7 +293,8 @@ class MLE(BaseEstimator):
         local = self._pointwise()
         d = _pool_local(local, pool)
         if not math.isfinite(d):
-            raise ValueError(f"the {pool} of the local estimates is infinite: {int(np.isinf(local).sum())} points have all "
+            raise ValueError(f"the {pool} of the local estimates is infinite: {int(np.isinf(local).sum())} "
+                             "points have all "
                              f"{self.k} neighbours at one distance (a lattice?); use pool='mle' or a larger k")
         return d
 
@@ -296,7 +316,8 @@ def _twonn_fit(log_mu:np.ndarray, discard:float, method:str) -> float:
         raise ValueError(f"only {keep} of {n} ratios remain after discarding a fraction {discard}; need at least 2 — "
                          "use more points or a smaller `discard`")
     x = np.sort(log_mu)[:keep]
-    if x[-1] <= 0: raise ValueError(f"the {keep} smallest ratios r2/r1 all equal 1 (ties, a lattice?): TwoNN has nothing to fit")
+    if x[-1] <= 0:
+        raise ValueError(f"the {keep} smallest ratios r2/r1 all equal 1 (ties, a lattice?): TwoNN has nothing to fit")
     if method == "mle": return float((keep - 1)/(x.sum() + (n - keep)*x[-1]))
     y = -np.log(1 - np.arange(1, keep + 1)/n)
     return float(x @ y/(x @ x))
@@ -316,7 +337,8 @@ class TwoNN(BaseEstimator):
 
     def fit(self, X, y=None):
         "Estimate the dimension of `X` (N×D data, an `ImageSet`, or precomputed neighbours); `y` is ignored."
-        if self.method not in TWONN_METHODS: raise ValueError(f"method must be one of {TWONN_METHODS}, got {self.method!r}")
+        if self.method not in TWONN_METHODS:
+            raise ValueError(f"method must be one of {TWONN_METHODS}, got {self.method!r}")
         if not 0 <= self.discard < 1: raise ValueError(f"discard must be a fraction in [0, 1), got {self.discard!r}")
         if self.duplicates not in DUPLICATE_HANDLING:
             raise ValueError(f"duplicates must be one of {DUPLICATE_HANDLING}, got {self.duplicates!r}")
@@ -425,7 +447,8 @@ def _skdim_class(name:str) -> type:
     import skdim.id
     found = {n.lower(): n for n in skdim_names()}.get(name.lower())
     if found is None:
-        raise ValueError(f"unknown estimator {name!r}; known: MLE, TwoNN (ours) and, from scikit-dimension, {', '.join(skdim_names())}")
+        raise ValueError(f"unknown estimator {name!r}; known: MLE, TwoNN (ours) and, from scikit-dimension, "
+                         f"{', '.join(skdim_names())}")
     return getattr(skdim.id, found)
 
 # %% ../nbs/02_intrinsic_dim.ipynb #3d43074d
@@ -440,11 +463,13 @@ class SkdimEstimator(BaseEstimator):
     def fit(self, X, y=None):
         "Fit the scikit-dimension estimator on `X` (N×D data or an `ImageSet`); `y` is ignored."
         cls = _skdim_class(self.name)
-        if _is_neighbors(X): raise TypeError(f"scikit-dimension's {self.name} needs the data points, not precomputed neighbours")
+        if _is_neighbors(X):
+            raise TypeError(f"scikit-dimension's {self.name} needs the data points, not precomputed neighbours")
         self.estimator_ = cls(**(self.params or {})).fit(as_points(X)[0].cpu().double().numpy())
         self.dimension_ = float(self.estimator_.dimension_)
         if not math.isfinite(self.dimension_):
-            raise ValueError(f"scikit-dimension's {self.name} returned {self.dimension_}; check the data for duplicates or degenerate directions")
+            raise ValueError(f"scikit-dimension's {self.name} returned {self.dimension_}; check the data for "
+                             "duplicates or degenerate directions")
         if hasattr(self.estimator_, "dimension_pw_"): self.dimension_pw_ = self.estimator_.dimension_pw_
         return self
 

@@ -48,7 +48,8 @@ class LabelSharpness:
         _, first = np.unique(j*self.n + k, return_index=True)
         d = 1/self.per_point[first]
         order = first[np.lexsort((k[first], j[first], d))][:n]
-        return pd.DataFrame(dict(j=j[order], k=k[order], distance=1/self.per_point[order], sharpness=self.per_point[order]))
+        return pd.DataFrame(dict(j=j[order], k=k[order], distance=1/self.per_point[order],
+                                 sharpness=self.per_point[order]))
 
     def __repr__(self):
         inf = (f"  infinite: {len(self.conflicts)} groups of identical images carry different labels (first: "
@@ -93,7 +94,8 @@ def _conflict_warning(conflicts:list, distinct:float):
     shown = "; ".join(str(g.indices) for g in conflicts[:5])
     warnings.warn(f"label sharpness is infinite: {len(conflicts)} group(s) of identical images carry different labels "
                   f"(indices {shown}{'; …' if len(conflicts) > 5 else ''}). Over distinct images only (the paper's "
-                  f"definition) K_F = {distinct:.4g}. Drop or relabel the copies (intrinsic_props.data.find_duplicates), "
+                  f"definition) K_F = {distinct:.4g}. Drop or relabel the copies "
+                  "(intrinsic_props.data.find_duplicates), "
                   "or use the robust value.", DuplicatesWarning, stacklevel=3)
 
 # %% ../nbs/03_label_sharpness.ipynb #c39b4007
@@ -109,7 +111,8 @@ def label_sharpness(X, # N×D array or tensor, or an ImageSet (whose labels are 
     if y is None: raise ValueError("label sharpness needs labels: pass y= or an ImageSet")
     codes, classes = class_codes(y, len(X))
     if nb is None: nb = neighbors(X, codes, k=1, device=device, progress=progress)
-    elif nb.other_distance is None: raise ValueError("the neighbours were computed without labels; pass nb=neighbors(X, y)")
+    elif nb.other_distance is None:
+        raise ValueError("the neighbours were computed without labels; pass nb=neighbors(X, y)")
     elif len(nb) != len(X) or not torch.equal(nb.labels, codes):
         raise ValueError("nb was computed for other points or labels than X, y; pass the same data to both")
     d, other = nb.other_distance, nb.other_index.clone()
@@ -152,7 +155,8 @@ def sampled_label_sharpness(X, # N×D array or tensor, or an ImageSet
     if y is None: raise ValueError("label sharpness needs labels: pass y= or an ImageSet")
     codes, _ = class_codes(y, len(X))
     if m > len(X):
-        warnings.warn(f"m={m} exceeds the {len(X)} points (the authors' code would fail); drawing all {len(X)}", stacklevel=2)
+        warnings.warn(f"m={m} exceeds the {len(X)} points (the authors' code would fail); drawing all {len(X)}",
+                      stacklevel=2)
         m = len(X)
     g = torch.Generator().manual_seed(seed)
     drawn = torch.randperm(len(X), generator=g)[:m]
@@ -168,8 +172,10 @@ def sampled_label_sharpness(X, # N×D array or tensor, or an ImageSet
     identical = cross & (d == 0)
     if identical.any():
         i = int(identical.nonzero()[0, 0])
-        warnings.warn(f"{int(identical.sum())} sampled pair(s) of identical images with different labels (e.g. images {int(p[i])} "
-                      f"and {int(q[i])}) left out, as the authors' code does: K_F is over distinct images; label_sharpness "
+        warnings.warn(f"{int(identical.sum())} sampled pair(s) of identical images with different labels (e.g. images "
+                      f"{int(p[i])} "
+                      f"and {int(q[i])}) left out, as the authors' code does: K_F is over distinct images; "
+                      "label_sharpness "
                       "reports the copies, and find_duplicates finds them", DuplicatesWarning, stacklevel=2)
     best = int(torch.argmax(k))
     return SampledLabelSharpness(float(k[best]), (int(p[best]), int(q[best])), len(p), int(cross.sum()), m, seed,
@@ -183,8 +189,10 @@ def plot_sharpest_pairs(data:ImageSet, # the images the result was computed on
                        ):
     "A figure with the `n` sharpest cross-class pairs, one pair per row, with distance and labels."
     import matplotlib.pyplot as plt
-    if not isinstance(data, ImageSet): raise TypeError(f"pass the ImageSet the result was computed on, got {type(data).__name__}")
-    if len(data) != result.n: raise ValueError(f"the result is for {result.n} points but data has {len(data)}; pass the same set")
+    if not isinstance(data, ImageSet):
+        raise TypeError(f"pass the ImageSet the result was computed on, got {type(data).__name__}")
+    if len(data) != result.n: raise ValueError(f"the result is for {result.n} points but data has {len(data)}; pass "
+                                               "the same set")
     pairs = result.sharpest_pairs(n)
     fig, axes = plt.subplots(len(pairs), 2, figsize=(4, 2.1*len(pairs)), squeeze=False)
     lo, hi = data.intensity_range
@@ -211,8 +219,10 @@ def compare_sampled(data:ImageSet, # labelled images
     m = min(m, len(data))
     draws = [sampled_label_sharpness(data, m=m, batch_size=min(batch_size, m), seed=s) for s in seeds]
     sampled = np.array([d.value for d in draws])
-    same = np.array([label_sharpness(data[list(d.drawn)]).value for d in draws])  # exact K_F of the images each draw used
+    # exact K_F of the images each draw used
+    same = np.array([label_sharpness(data[list(d.drawn)]).value for d in draws])
     return dict(dataset=data.name, domain=data.domain, n=len(data), m=m, exact=exact.value, robust=exact.robust,
-                exact_drawn=same.mean(), sampled_mean=sampled.mean(), sampled_min=sampled.min(), sampled_max=sampled.max(),
+                exact_drawn=same.mean(), sampled_mean=sampled.mean(), sampled_min=sampled.min(),
+                sampled_max=sampled.max(),
                 shortfall=1 - (sampled/same).mean(), set_shortfall=1 - same.mean()/exact.value,
                 spread=(sampled.max() - sampled.min())/sampled.mean())

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .stats import (Correlation, LinearFit, Share, _check_loss, _pearson_r, fit_ols, fit_quantile, pearson,
+from .stats import (Correlation, LinearFit, Share, _check_loss, _pearson_r, fit_ols, fit_quantile,
+                                   pearson,
                                    quantile_coef, wilson_ci)
 
 # %% auto #0
@@ -84,7 +85,8 @@ def simulate_sweep(datasets_per_domain:int=6, # datasets in each of the two doma
                   ) -> pd.DataFrame:
     "A sweep table drawn from the paper's laws with known parameters, for checking the fits."
     if datasets_per_domain < 1: raise ValueError(f"datasets_per_domain must be ≥ 1, got {datasets_per_domain}")
-    if not 0 < repr_ratio[0] < repr_ratio[1]: raise ValueError(f"repr_ratio must be (low, high) with 0 < low < high, got {repr_ratio}")
+    if not 0 < repr_ratio[0] < repr_ratio[1]:
+        raise ValueError(f"repr_ratio must be (low, high) with 0 < low < high, got {repr_ratio}")
     rng = np.random.default_rng(seed)
     ranges = {"medical": ((5, 17), (1.3e-4, 3.5e-4)), "natural": ((9, 18), (0.6e-4, 1.6e-4))}
     rows = []
@@ -177,7 +179,8 @@ def fit_size_slope(df:pd.DataFrame, # sweep results
                   ) -> LinearFit:
     "Slope of log `loss` on log `size` within groups of runs that differ only in size (coefficient `log {size}`)."
     rows = usable_runs(df, [size, loss, *groups] + ([cluster] if cluster else []))
-    logs = pd.DataFrame({f"log {size}": np.log(require_positive(rows, size)), "y": np.log(require_positive(rows, loss))},
+    logs = pd.DataFrame({f"log {size}": np.log(require_positive(rows, size)),
+                         "y": np.log(require_positive(rows, loss))},
                         index=rows.index)
     centred = logs - logs.groupby([rows[g] for g in groups]).transform("mean")
     return fit_ols(centred[[f"log {size}"]], centred["y"].to_numpy(), _clusters(rows, cluster), level)
@@ -292,7 +295,8 @@ LABELS = {"test_loss": "test loss (mean cross-entropy)", "n_train": "training-se
           "d_data": "d_data (authors' MLE, k = 20)", "task_d_data": "d_data of the task (authors' MLE, k = 20)",
           "d_data_twonn": "d_data (authors' TwoNN)", "task_d_data_twonn": "d_data of the task (authors' TwoNN)",
           "d_repr": "d_repr (authors' TwoNN, penultimate layer)", "k_f": "label sharpness K_F (1 / pixel distance)",
-          "task_k_f": "label sharpness K_F of the task (1 / pixel distance)", "delta_loss": "FGSM Δloss (attacked − clean test loss)",
+          "task_k_f": "label sharpness K_F of the task (1 / pixel distance)",
+          "delta_loss": "FGSM Δloss (attacked − clean test loss)",
           "pgd_delta_loss": "PGD Δloss (attacked − clean test loss)"}
 
 # %% ../nbs/10_laws.ipynb #4f0a139a
@@ -350,7 +354,8 @@ def plot_law(df:pd.DataFrame, # sweep results
     ax.plot(grid, grid + mean, "k-", label=f"mean: a = {mean:.2f}")
     ax.plot(grid, grid + envelope, "k--", label=f"envelope τ={tau}: a = {envelope:.2f}")
     law = f"−log {size}/{dim}" + (f" + log {sharpness}" if sharpness else "")
-    ax.set(xlabel=f"the law's prediction {law}", ylabel=f"log {label(loss).split(' (')[0]}", title=f"log {loss} ≲ a {law}")
+    ax.set(xlabel=f"the law's prediction {law}", ylabel=f"log {label(loss).split(' (')[0]}",
+           title=f"log {loss} ≲ a {law}")
     ax.legend(fontsize=7)
     return ax
 
@@ -372,7 +377,8 @@ def plot_delta_vs_sharpness(df:pd.DataFrame, # sweep results
     slope, intercept = np.polyfit(x, y, 1)
     grid = np.linspace(x.min(), x.max(), 50)
     line = slope*grid + intercept
-    ax.plot(np.exp(grid) if log else grid, np.exp(line) if log else line, "k-", lw=1, label=f"OLS over runs, slope {slope:.3g}")
+    ax.plot(np.exp(grid) if log else grid, np.exp(line) if log else line, "k-", lw=1,
+            label=f"OLS over runs, slope {slope:.3g}")
     if means:
         centre = rows.groupby([means, domain])[[sharpness, delta]].agg(lambda v: np.exp(np.log(v).mean()) if log else v.mean())
         for (name, dom), r in centre.iterrows():
@@ -399,7 +405,8 @@ def plot_repr_vs_data(df:pd.DataFrame, # sweep results
     sns.scatterplot(data=rows, x=d_data, y=d_repr, hue=domain, palette=DOMAIN_COLORS, alpha=0.6, ax=ax)
     top = float(max(rows[d_data].max(), rows[d_repr].max()))
     ax.plot([0, top], [0, top], "k--", label=f"{d_repr} = {d_data}")
-    ax.set(title=f"{d_repr} ≤ {d_data} in {s.share:.0%} of runs [{s.ci_low:.0%}, {s.ci_high:.0%}]", xlabel=label(d_data),
+    ax.set(title=f"{d_repr} ≤ {d_data} in {s.share:.0%} of runs [{s.ci_low:.0%}, {s.ci_high:.0%}]",
+           xlabel=label(d_data),
            ylabel=label(d_repr))
     ax.legend(fontsize=7)
     return ax

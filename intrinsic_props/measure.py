@@ -100,7 +100,8 @@ def measure(data, # an ImageSet, or an N×D array/tensor of points (then pass `y
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 3:
         raise ValueError(f"measure needs an integer k ≥ 3 (the authors' MLE divides by k − 2), got {k!r}")
     if len(data) < k + 1:
-        raise ValueError(f"measure: {len(data)} points{' (an empty set)' if not len(data) else ''} cannot have k={k} neighbours "
+        raise ValueError(f"measure: {len(data)} points{' (an empty set)' if not len(data) else ''} cannot have "
+                         f"k={k} neighbours "
                          f"each: need at least k+1 = {k + 1} points; lower k or pass more images")
     X, y = as_points(data, y)
     if y is None: raise ValueError("measure needs class labels for label sharpness: pass an ImageSet or y=")
@@ -120,13 +121,16 @@ def measure(data, # an ImageSet, or an N×D array/tensor of points (then pass `y
     (mle_low, mle_high), (twonn_low, twonn_high) = interval(mle), interval(twonn)
     image = isinstance(data, ImageSet)
     return Measurement(
-        name=data.name if image else "points", domain=data.domain if image else "unknown", n=len(X), dimension=X.shape[1],
+        name=data.name if image else "points", domain=data.domain if image else "unknown", n=len(X),
+        dimension=X.shape[1],
         shape="×".join(map(str, data.shape)) if image else "", classes=len(nb.classes), k=k,
-        d_mle=mle.dimension_, d_mle_mean=_mean_pooling(mle), d_twonn=twonn.dimension_, d_mle_authors=authors_mle.dimension_,
+        d_mle=mle.dimension_, d_mle_mean=_mean_pooling(mle), d_twonn=twonn.dimension_,
+        d_mle_authors=authors_mle.dimension_,
         d_twonn_authors=authors_twonn.dimension_, d_mle_low=mle_low, d_mle_high=mle_high,
         d_twonn_low=twonn_low, d_twonn_high=twonn_high,
         k_f=ks.value, k_f_robust=ks.robust, k_f_pair=ks.pair, duplicates=nb.n_duplicates,
-        near_duplicates=mle.duplicates_.n_near, preprocessing=describe_preprocessing(data.preprocessing) if image else "none",
+        near_duplicates=mle.duplicates_.n_near,
+        preprocessing=describe_preprocessing(data.preprocessing) if image else "none",
         device=nb.device, seconds=time.perf_counter() - t0, seconds_pass=nb.seconds)
 
 # %% ../nbs/04b_measure.ipynb #7fa6f315
@@ -153,7 +157,8 @@ def plot_measurements(table:pd.DataFrame, # from `measurements_table`
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
     domains = [d for d in ("medical", "natural", "unknown") if d in set(finite["domain"])]
     sns.scatterplot(finite, x=x, y=y, hue="domain", hue_order=domains, s=60, ax=ax)
-    for _, r in finite.iterrows(): ax.annotate(r["name"], (r[x], r[y]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    for _, r in finite.iterrows(): ax.annotate(r["name"], (r[x], r[y]), fontsize=7, xytext=(4, 3),
+                                               textcoords="offset points")
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))

@@ -30,7 +30,8 @@ class SmallCNN(nn.Module):
                  width:int=16, # channels of the first block; doubled in each of the next two
                 ):
         super().__init__()
-        self.features = nn.Sequential(_conv_block(in_channels, width, pool=True), _conv_block(width, 2*width, pool=True),
+        self.features = nn.Sequential(_conv_block(in_channels, width, pool=True),
+                                      _conv_block(width, 2*width, pool=True),
                                       _conv_block(2*width, 4*width, pool=False))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(4*width, num_classes)
@@ -68,7 +69,8 @@ def _set_module(model:nn.Module, name:str, module:nn.Module):
 def adapt_input_channels(model:nn.Module, in_channels:int) -> nn.Module:
     "`model` with its first convolution replaced by a freshly initialised one taking `in_channels` channels."
     found = first_conv(model)
-    if found is None: raise ValueError(f"{type(model).__name__} has no Conv2d layer whose input channels could be changed")
+    if found is None:
+        raise ValueError(f"{type(model).__name__} has no Conv2d layer whose input channels could be changed")
     name, conv = found
     if conv.in_channels == in_channels: return model
     new = nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,

@@ -42,7 +42,8 @@ def as_points(X, # N×D array or tensor, or an ImageSet
         bad = ~torch.isfinite(X)
         if bad.any():
             rows = bad.any(1).nonzero()[:, 0]
-            raise ValueError(f"X holds {int(bad.sum())} NaN/inf values in {len(rows)} rows (first: row {int(rows[0])}); "
+            raise ValueError(f"X holds {int(bad.sum())} NaN/inf values in {len(rows)} rows (first: row "
+                             f"{int(rows[0])}); "
                              "repair or drop those rows first")
     return X, y
 
@@ -54,11 +55,14 @@ def class_codes(y, # one class label per point (integers, strings, integer-value
     y = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
     if y.shape != (n,): raise ValueError(f"y must hold one label per point: expected shape ({n},), got {y.shape}")
     if y.dtype.kind == "f":
-        if not np.isfinite(y).all(): raise ValueError(f"y holds {int((~np.isfinite(y)).sum())} NaN/inf labels; drop those points")
-        if (y != np.round(y)).any(): raise ValueError("y must be class labels, got non-integer floats (regression targets?)")
+        if not np.isfinite(y).all(): raise ValueError(f"y holds {int((~np.isfinite(y)).sum())} NaN/inf labels; drop "
+                                                      "those points")
+        if (y != np.round(y)).any():
+            raise ValueError("y must be class labels, got non-integer floats (regression targets?)")
     values, codes = np.unique(y, return_inverse=True)
     if len(values) < 2:
-        raise ValueError(f"y has a single class ({values.tolist()[0]!r}): the nearest point of another class needs two or more "
+        raise ValueError(f"y has a single class ({values.tolist()[0]!r}): the nearest point of another class needs "
+                         "two or more "
                          "classes; pass y=None for neighbours only")
     return torch.as_tensor(codes.reshape(-1), dtype=torch.int64), values.tolist()
 
@@ -79,7 +83,8 @@ def rounding_bound(dim:int, # D, the number of coordinates
                    precision:str="fp32", # "fp32", "tf32" (CUDA tensor cores) or "tf32-emulated"
                   ) -> float:
     "c with |approximate − exact squared distance| ≤ c·(‖a_i‖+‖a_j‖)² for the pass's centred Gram products."
-    if precision not in UNIT_ROUNDOFF: raise ValueError(f"precision must be one of {list(UNIT_ROUNDOFF)}, got {precision!r}")
+    if precision not in UNIT_ROUNDOFF:
+        raise ValueError(f"precision must be one of {list(UNIT_ROUNDOFF)}, got {precision!r}")
     L = min(dim, GRAM_CHUNK) + -(-dim//GRAM_CHUNK) - 1
     v = INPUT_ROUNDOFF[precision]
     return gamma(L + 8, UNIT_ROUNDOFF[precision]) + 2*v*(1 + 2*v)
@@ -98,9 +103,11 @@ def resolve_precision(precision:str, # "auto", "fp32", "tf32" or "tf32-emulated"
                      ) -> str:
     "The precision of a pass on `device`: \"auto\" is `GPU_PRECISION` on CUDA and \"fp32\" elsewhere; others as given, checked."
     if precision == "auto": return GPU_PRECISION if device.type == "cuda" else "fp32"
-    if precision not in UNIT_ROUNDOFF: raise ValueError(f"precision must be \"auto\" or one of {list(UNIT_ROUNDOFF)}, got {precision!r}")
+    if precision not in UNIT_ROUNDOFF:
+        raise ValueError(f"precision must be \"auto\" or one of {list(UNIT_ROUNDOFF)}, got {precision!r}")
     if precision == "tf32" and device.type != "cuda":
-        raise ValueError("precision='tf32' needs a CUDA device; use precision='fp32' ('tf32-emulated' computes TF32's products here)")
+        raise ValueError("precision='tf32' needs a CUDA device; use precision='fp32' ('tf32-emulated' computes TF32's "
+                         "products here)")
     return precision
 
 # %% ../nbs/01_neighbors.ipynb #9efcfd84
@@ -183,10 +190,12 @@ def plan_memory(n:int, # points
     if block_size is None:
         block_size = min(n, BLOCK_CAP.get(device.type, 2048), max(64, -(-n//8)), max(0, (memory - fixed)//row))
         if device.type == "cuda" and 4*INDEX_CAP//row < min(64, n):
-            raise ValueError(f"{n} points are too many for one pass on a GPU: 64 rows of panel would exceed 2^31 elements")
+            raise ValueError(f"{n} points are too many for one pass on a GPU: 64 rows of panel would exceed "
+                             "2^31 elements")
         if block_size < min(64, n):
             raise MemoryError(f"the pass needs about {_size(fixed + row*min(64, n))} on {device} for {n} points "
-                              f"of dimension {dim}; the budget is {_size(memory)}: raise memory=, or lower N or the resolution")
+                              f"of dimension {dim}; the budget is {_size(memory)}: raise memory=, or lower N or "
+                              "the resolution")
     if block_size < 1: raise ValueError(f"block_size must be a positive integer, got {block_size}")
     if device.type == "cuda": block_size = min(block_size, 4*INDEX_CAP//row)  # row: 4 bytes per element of the panels
     panel = row*block_size
@@ -243,10 +252,12 @@ def candidate_pass(A:torch.Tensor, # centred float32 points from `centred_points
     bufs = torch.empty(2 if A.shape[1] > GRAM_CHUNK else 1, max(e - s for s, e in blocks)*n, device=dev)
     bar = _progress(len(blocks), progress, "neighbours")
     for (a, b), end in zip(blocks, class_end):
-        G = approx_sq_distances(A, sq32, slice(a, b), slice(a, n), *(t[:(b - a)*(n - a)].view(b - a, n - a) for t in bufs))
+        G = approx_sq_distances(A, sq32, slice(a, b), slice(a, n),
+                                *(t[:(b - a)*(n - a)].view(b - a, n - a) for t in bufs))
         G[:, :b - a].fill_diagonal_(math.inf)
         _merge(V, VI, a, b, *_shifted(G.topk(min(c, n - a), 1, largest=False), a))
-        if c_other and end < n: _merge(W, WI, a, b, *_shifted(G[:, end - a:].topk(min(c_other, n - end), 1, largest=False), end))
+        if c_other and end < n: _merge(W, WI, a, b,
+                                       *_shifted(G[:, end - a:].topk(min(c_other, n - end), 1, largest=False), end))
         if b < n:
             vals, idx = _shifted(G[:, b - a:].topk(min(c, b - a), 0, largest=False), a)
             _merge(V, VI, b, n, vals.T, idx.T)
@@ -520,8 +531,10 @@ class Neighbors:
         dups = (f"; {self.n_duplicates} points in {len(self.duplicate_groups)} groups of identical points "
                 f"({len(self.conflicts)} with conflicting labels)") if self.duplicate_groups else "; no identical points"
         return (f"Neighbors: {len(self)} points of dimension {self.dim}, k={self.k}{other}{dups}\n"
-                f"  {self.device} {self.precision}, blocks of {self.block_size}, peak ≈ {self.peak_bytes/2**20:.0f} MiB, "
-                f"{self.n_uncapped} rows recomputed uncapped, distances by the {self.route} route ({self.n_refined} pairs "
+                f"  {self.device} {self.precision}, blocks of {self.block_size}, peak ≈ "
+                f"{self.peak_bytes/2**20:.0f} MiB, "
+                f"{self.n_uncapped} rows recomputed uncapped, distances by the {self.route} route "
+                f"({self.n_refined} pairs "
                 f"refined in float64), {self.seconds:.2f} s")
 
 # %% ../nbs/01_neighbors.ipynb #df45ea11
@@ -538,9 +551,11 @@ def _duplicates_warning(groups:list, n:int):
     "Warn that `groups` of identical points give zero distances, with counts and the fix."
     npts, conflicting = sum(len(g.indices) for g in groups), sum(g.conflicting for g in groups)
     warnings.warn(f"{npts} of {n} points have identical copies ({len(groups)} groups"
-                  f"{f', {conflicting} with different labels' if conflicting else ''}): their neighbour distances are 0, "
+                  f"{f', {conflicting} with different labels' if conflicting else ''}): their neighbour "
+                  "distances are 0, "
                   "which breaks TwoNN and MLE and makes label sharpness infinite; see .duplicate_groups, and drop the "
-                  "copies (intrinsic_props.data.find_duplicates) unless they are meant to be there", DuplicatesWarning, stacklevel=3)
+                  "copies (intrinsic_props.data.find_duplicates) unless they are meant to be there", DuplicatesWarning,
+                  stacklevel=3)
 
 # %% ../nbs/01_neighbors.ipynb #69b37c7a
 def neighbors(X, # N×D array or tensor (any real dtype), or an ImageSet
@@ -558,8 +573,10 @@ def neighbors(X, # N×D array or tensor (any real dtype), or an ImageSet
     t0 = time.perf_counter()
     X, y = as_points(X, y)
     n, dim = X.shape
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1: raise ValueError(f"k must be a positive integer, got {k!r}")
-    if n < k + 1: raise ValueError(f"{n} points cannot have k={k} neighbours each: need at least k+1 = {k + 1} points; lower k")
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if n < k + 1: raise ValueError(f"{n} points cannot have k={k} neighbours each: need at least k+1 = {k + 1} "
+                                   "points; lower k")
     dev = resolve_device(device)
     precision = resolve_precision(precision, dev)
     codes, classes = class_codes(y, n) if y is not None else (None, None)
@@ -579,11 +596,14 @@ def neighbors(X, # N×D array or tensor (any real dtype), or an ImageSet
                      torch.searchsorted(sorted_codes, sorted_codes[[s for s, _ in blocks]], right=True).tolist())
         clock.mark("prepare")
         with matmul_precision(precision):
-            A, sq = centred_points(X, order, chunk=max(1, scratch//((X.element_size() + 8)*dim)))  # rows, their float32 copy and squares
+            # rows, their float32 copy and squares
+            A, sq = centred_points(X, order, chunk=max(1, scratch//((X.element_size() + 8)*dim)))
             if not float(sq.max()) < 2.0**125:
-                raise ValueError(f"X is too large for the pass's float32 products: a centred point has squared norm {float(sq.max()):.3g} "
+                raise ValueError("X is too large for the pass's float32 products: a centred point has squared norm "
+                                 f"{float(sq.max()):.3g} "
                                  "(float32 holds up to 3.4e38); divide X by a constant (distances scale with it)")
-            if precision == "tf32-emulated": truncate_tf32_(A)  # the products' inputs; the norms stay those of the float32 points
+            # the products' inputs; the norms stay those of the float32 points
+            if precision == "tf32-emulated": truncate_tf32_(A)
             clock.mark("centre")
             V, VI, W, WI = candidate_pass(A, sq, blocks, class_end, c, c_other, progress)
             clock.mark("candidates")
@@ -607,7 +627,8 @@ def neighbors(X, # N×D array or tensor (any real dtype), or an ImageSet
         distances, indices = smallest_pairs(kr, kc, sq_k, n, k)
         other = smallest_pairs(orr, oc, sq_o, n, 1) if codes is not None else None
         distances, indices = distances.cpu(), indices.cpu()
-    groups = zero_distance_groups(distances, indices, None if codes is None else np.asarray(classes, dtype=object)[codes.numpy()])
+    groups = zero_distance_groups(distances, indices,
+                                  None if codes is None else np.asarray(classes, dtype=object)[codes.numpy()])
     if groups and warn_duplicates: _duplicates_warning(groups, n)
     clock.mark("finish")
     return Neighbors(distances, indices, *((other[0][:, 0].cpu(), other[1][:, 0].cpu()) if other else (None, None)),

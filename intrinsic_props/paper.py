@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import (SAMPLES_DIR, DuplicatesWarning, ImageSet, _manifest, available_datasets, cache_dir, class_indices,
+from .data import (SAMPLES_DIR, DuplicatesWarning, ImageSet, _manifest, available_datasets, cache_dir,
+                                  class_indices,
                                   load_dataset)
-from .laws import (DOMAIN_COLORS, LawFit, by_domain, check_columns, fit_delta_vs_sharpness, fit_domain_difference,
+from .laws import (DOMAIN_COLORS, LawFit, by_domain, check_columns, fit_delta_vs_sharpness,
+                                  fit_domain_difference,
                                   fit_law, fit_loss_vs_dim, fit_slope_difference, share_repr_within_data)
 from .stats import LinearFit
 from .sweep import class_pairs, expand, run_id, run_sweep, run_task
@@ -54,17 +56,21 @@ CLAIMS = {
 
 # %% ../nbs/12_paper.ipynb #fe705fff
 PRIMARY_TESTS = {
-    1: "slope of log test loss on the task's d_data, fitted in each domain; holds when both slopes' intervals lie above 0",
+    1: "slope of log test loss on the task's d_data, fitted in each domain; holds when both slopes' "
+       "intervals lie above 0",
     2: "medical − natural difference of mean log K_F over tasks (exact K_F of each task's largest training set, the "
        "scale's preprocessing); holds when its interval lies above 0",
     3: "slope of log test loss on log N within each task and model, both domains; holds when its interval lies below 0 "
-       "and reaches the law's −1/d_data (at the mean d_data) or steeper — the loss falls at least as fast as the bound allows; "
+       "and reaches the law's −1/d_data (at the mean d_data) or steeper — the loss falls at least as fast as the "
+       "bound allows; "
        "does not hold when it lies above the law's slope",
-    4: "Pearson r between FGSM Δloss and the task's K_F over the runs of both domains (the paper's r = 0.70); holds when "
+    4: "Pearson r between FGSM Δloss and the task's K_F over the runs of both domains (the paper's r = "
+       "0.70); holds when "
        "its cluster-bootstrap interval lies above 0",
     5: "slope of log test loss on d_repr over the runs of both domains; holds when its interval lies above 0",
     6: "share of runs with d_repr ≤ the task's d_data; holds when its interval lies above 1/2",
-    7: "medical − natural difference of mean log test loss at equal task d_data (OLS on a domain indicator and d_data); "
+    7: "medical − natural difference of mean log test loss at equal task d_data (OLS on a domain indicator "
+       "and d_data); "
        "holds when its interval lies above 0, so that d_data alone does not explain the gap",
 }
 
@@ -159,7 +165,8 @@ def law_summary(df:pd.DataFrame, # sweep results
     rows = []
     if "d_data" in sections:
         for name, fit in by_domain(df, fit_loss_vs_dim, domain, dim=dim, loss=loss, cluster=cluster, level=level).items():
-            rows.append(_coef_row(f"log {loss} vs {dim}: slope", name, fit, dim, (">", 0), "> 0: loss rises with d_data"))
+            rows.append(_coef_row(f"log {loss} vs {dim}: slope", name, fit, dim, (">", 0),
+                                  "> 0: loss rises with d_data"))
         fit = fit_slope_difference(df, dim, loss, domain, domains, cluster, level)
         rows.append(_coef_row(f"log {loss} vs {dim}: slope difference", f"{domains[0]} − {domains[1]}", fit,
                               f"{dim}:{domains[0]}", (">", 0), "> 0: medical steeper"))
@@ -172,7 +179,8 @@ def law_summary(df:pd.DataFrame, # sweep results
                               (">", 0), "> 0: medical labels sharper"))
     if delta is not None and "robustness" in sections:
         for log in (False, True):
-            try: correlations = by_domain(df, fit_delta_vs_sharpness, domain, delta=delta, sharpness=sharpness, log=log, **boot)
+            try: correlations = by_domain(df, fit_delta_vs_sharpness, domain, delta=delta, sharpness=sharpness, log=log,
+                                          **boot)
             except ValueError as e:
                 if not log: raise
                 warnings.warn(f"the log–log {delta} vs {sharpness} rows are left out: {e}", stacklevel=2)
@@ -181,13 +189,15 @@ def law_summary(df:pd.DataFrame, # sweep results
                 rows.append(_row(f"{delta} vs {sharpness}: Pearson r ({'log–log' if log else 'raw, primary'})", name,
                                  r.r, r.boot_low, r.boot_high, (">", 0), "0.70 (raw, all runs)" if not log else "> 0",
                                  f"percentile bootstrap of {r.n_groups} clusters; Fisher-z "
-                                 f"[{r.fisher_low:.2f}, {r.fisher_high:.2f}] if runs were independent", r.n, r.n_groups))
+                                 f"[{r.fisher_low:.2f}, {r.fisher_high:.2f}] if runs were independent", r.n,
+                                 r.n_groups))
         fit = fit_domain_difference(df, delta, False, domain, domains, cluster, level)
         rows.append(_coef_row(f"mean {delta}: difference", f"{domains[0]} − {domains[1]}", fit, domains[0], (">", 0),
                               "> 0: medical more vulnerable"))
     if d_repr is not None and "representation" in sections:
         for name, fit in by_domain(df, fit_loss_vs_dim, domain, dim=d_repr, loss=loss, cluster=cluster, level=level).items():
-            rows.append(_coef_row(f"log {loss} vs {d_repr}: slope", name, fit, d_repr, (">", 0), "> 0: loss rises with d_repr"))
+            rows.append(_coef_row(f"log {loss} vs {d_repr}: slope", name, fit, d_repr, (">", 0),
+                                  "> 0: loss rises with d_repr"))
         for name, law in by_domain(df, fit_law, domain, dim=d_repr, sharpness=None, size=size, loss=loss, tau=tau, **boot).items():
             rows += _law_rows(law, name, "representation law")
         for name, s in by_domain(df, share_repr_within_data, domain, d_repr=d_repr, d_data=dim, level=level).items():
@@ -202,10 +212,13 @@ def paper_domain_means() -> pd.DataFrame:
 
 # %% ../nbs/12_paper.ipynb #0541c8af
 TASKS = [
-    dict(name="pneumoniamnist", classes=["normal", "pneumonia"], source="Kermany pediatric chest X-ray", split="train+val"),
+    dict(name="pneumoniamnist", classes=["normal", "pneumonia"], source="Kermany pediatric chest X-ray",
+         split="train+val"),
     dict(name="chest-xray-pneumonia-64", classes=["normal", "pneumonia"], source="Kermany pediatric chest X-ray"),
-    dict(name="brain-tumor-mri-64", classes=[["notumor"], ["glioma", "meningioma", "pituitary"]], source="Nickparvar brain MRI"),
-    dict(name="breastmnist", classes=["malignant", "normal/benign"], source="BUSI breast ultrasound", split="train+val"),
+    dict(name="brain-tumor-mri-64", classes=[["notumor"], ["glioma", "meningioma", "pituitary"]],
+         source="Nickparvar brain MRI"),
+    dict(name="breastmnist", classes=["malignant", "normal/benign"], source="BUSI breast ultrasound",
+         split="train+val"),
     dict(name="lgg-flair-64", classes=["no tumour", "tumour"], source="TCGA-LGG brain MRI", test_split="test"),
     dict(name="nih-cxr-64", classes=["normal", "abnormal"], source="NIH ChestX-ray14", split="train+val"),
     dict(name="mnist", source="MNIST"),
@@ -222,14 +235,18 @@ def task_sources() -> dict:
 # %% ../nbs/12_paper.ipynb #82ab6aac
 SCALES = {
     "quick": dict(samples=True, data=dict(size=32, channels=1, scale="unit"), n_train=[50, 100, 200], n_test=100,
-                  models=["small_cnn"], primary_models=["small_cnn"], train=dict(preset="quick", epochs=20, recalibrate_bn=True), replicates=dict(natural=1, medical=1), seed=None,
+                  models=["small_cnn"], primary_models=["small_cnn"],
+                  train=dict(preset="quick", epochs=20, recalibrate_bn=True), replicates=dict(natural=1, medical=1),
+                  seed=None,
                   costly=None, gpu=False),
     "cpu": dict(samples=False, data=dict(size=32, channels=1, scale="unit"), n_train=[500, 1000, 1750], n_test=750,
-                models=["small_cnn", "resnet18"], primary_models=["resnet18"], train=dict(preset="quick", epochs=30, target_loss=0.01, recalibrate_bn=True),
+                models=["small_cnn", "resnet18"], primary_models=["resnet18"],
+                train=dict(preset="quick", epochs=30, target_loss=0.01, recalibrate_bn=True),
                 replicates=dict(natural=3, medical=3), seed=None,
                 costly=dict(models=["vgg13"], replicates=1, n_index=[0], attack=dict(pgd_steps=0)), gpu=False),
     "paper": dict(samples=False, data=dict(protocol="paper"), n_train=[500, 750, 1000, 1250, 1500, 1750], n_test=750,
-                  models=["resnet18", "resnet34", "resnet50", "vgg13", "vgg16", "vgg19"], primary_models=["resnet18"], train=dict(preset="paper"),
+                  models=["resnet18", "resnet34", "resnet50", "vgg13", "vgg16", "vgg19"], primary_models=["resnet18"],
+                  train=dict(preset="paper"),
                   replicates=dict(natural=5, medical=1), seed=1337, costly=None, gpu=True),
 }
 
@@ -264,8 +281,10 @@ def claim_tally(claims:pd.DataFrame, # a chapter's table: `claim` starts with "<
     for c in numbers:
         rows = claims[claims.claim.str.startswith(f"{c}:")]
         primary, secondary = rows[rows.primary.astype(bool)], rows[~rows.primary.astype(bool)]
-        if len(primary) != 1: raise ValueError(f"claim {c} needs exactly one primary test in the table, found {len(primary)}")
-        lines.append(f"Claim {c} ({CLAIMS[c]}) {words.get(primary.holds.iloc[0], 'is not resolved')} by its primary test at the "
+        if len(primary) != 1:
+            raise ValueError(f"claim {c} needs exactly one primary test in the table, found {len(primary)}")
+        lines.append(f"Claim {c} ({CLAIMS[c]}) {words.get(primary.holds.iloc[0], 'is not resolved')} by its primary "
+                     "test at the "
                      f"{scale} scale; {(secondary.holds == 'yes').sum()} of {len(secondary)} secondary tests hold.")
     return "\n".join(lines)
 
@@ -324,7 +343,8 @@ def dataset_tasks(scale:str, # a key of `SCALES`
         name = _task_name(task, s["samples"])
         if s["samples"] and name not in _manifest(SAMPLES_DIR): continue  # not every dataset may be redistributed
         if name not in available.index:
-            warnings.warn(f"{name} is not available here (set INTRINSIC_PROPS_DATA to a folder that holds it); left out of "
+            warnings.warn(f"{name} is not available here (set INTRINSIC_PROPS_DATA to a folder that holds it); "
+                          "left out of "
                           f"the {scale} sweep", stacklevel=2)
             continue
         row = available.loc[name]
@@ -336,16 +356,20 @@ def dataset_tasks(scale:str, # a key of `SCALES`
         n_test = test_size(s["n_test"], cap)
         grid = n_grid(s["n_train"], cap["pool"] - (0 if "test" in cap else n_test))
         if min(grid) < 16:
-            warnings.warn(f"{name} has only {cap['pool']} balanced images in {split}, too few for the {scale} scale's N grid "
+            warnings.warn(f"{name} has only {cap['pool']} balanced images in {split}, too few for the {scale} "
+                          "scale's N grid "
                           f"{s['n_train']}; left out", stacklevel=2)
             continue
-        data = dict(split=split, n_test=n_test, **({"test_split": task["test_split"]} if task.get("test_split") else {}))
-        tasks.append([dict(name=name, classes=list(pair), seeds=[s["seed"] if s["seed"] is not None else r], n_train=grid, data=data)
+        data = dict(split=split, n_test=n_test,
+                    **({"test_split": task["test_split"]} if task.get("test_split") else {}))
+        tasks.append([dict(name=name, classes=list(pair), seeds=[s["seed"] if s["seed"] is not None else r],
+                           n_train=grid, data=data)
                       for r, pair in enumerate(pairs)])
     blocks = [[reps[r] for reps in tasks if r < len(reps)] for r in range(max(map(len, tasks), default=0))]
     if s["costly"]:
         c = s["costly"]
-        blocks.insert(1, [dict(e, models=c["models"], n_train=[e["n_train"][i] for i in c["n_index"]], attack=c["attack"])
+        blocks.insert(1,
+                      [dict(e, models=c["models"], n_train=[e["n_train"][i] for i in c["n_index"]], attack=c["attack"])
                           for reps in tasks for e in reps[:c["replicates"]]])
     return [e for block in blocks for e in block]
 
@@ -397,14 +421,16 @@ def paper_results(scale:str=None, # a key of `SCALES`; `current_scale()` when No
 
 # %% ../nbs/12_paper.ipynb #f1817e9c
 TASK_KEY = ["dataset", "classes", "seed"]
-TASK_COLUMNS = {"d_data": "task_d_data", "d_data_twonn": "task_d_data_twonn", "k_f": "task_k_f", "k_f_robust": "task_k_f_robust"}
+TASK_COLUMNS = {"d_data": "task_d_data", "d_data_twonn": "task_d_data_twonn", "k_f": "task_k_f",
+                "k_f_robust": "task_k_f_robust"}
 
 # %% ../nbs/12_paper.ipynb #526b7e0f
 def done_runs(results:pd.DataFrame, # from `paper_results` or `load_results`
              ) -> pd.DataFrame:
     "The finished runs with `task` (\"dataset: classes\"), `source`, and each task's properties at its largest N (`task_…`)."
     done = results[results.status == "done"]
-    done = done.assign(task=done.dataset + ": " + done.classes, source=done.dataset.map(task_sources()).fillna(done.dataset))
+    done = done.assign(task=done.dataset + ": " + done.classes,
+                       source=done.dataset.map(task_sources()).fillna(done.dataset))
     cols = [c for c in TASK_COLUMNS if c in done]
     at_largest = done.sort_values("n_train", kind="stable").groupby(TASK_KEY)[cols].transform("last")
     return done.assign(**{TASK_COLUMNS[c]: at_largest[c] for c in cols})
@@ -418,8 +444,10 @@ def study_results(scale:str=None, # a key of `SCALES`; `current_scale()` when No
     if not results.run_id.is_unique: raise ValueError("the sweep database holds a run twice")
     missing = expected - set(results.run_id)
     if missing:
-        raise RuntimeError(f"{len(missing)} of {len(expected)} runs of {spec['name']} are not stored yet: other workers have "
-                           "claimed them (a sweep is running) — wait for it to finish, or run the sweep, then execute the chapter")
+        raise RuntimeError(f"{len(missing)} of {len(expected)} runs of {spec['name']} are not stored yet: other "
+                           "workers have "
+                           "claimed them (a sweep is running) — wait for it to finish, or run the sweep, then "
+                           "execute the chapter")
     failed = results[results.status == "failed"]
     if failed.error.isna().any(): raise ValueError("a failed run was stored without its error")
     return spec, results, done_runs(results)
@@ -441,7 +469,8 @@ def plot_dataset_bars(table:pd.DataFrame, # one row per task and replicate: data
     "Each dataset's mean `value` with its range over replicates, grouped and coloured by domain, with each domain's mean; the axes."
     import matplotlib.pyplot as plt
     stats = table.groupby(["domain", "dataset"])[value].agg(["mean", "min", "max"]).reset_index()
-    if log: stats["mean"] = table.groupby(["domain", "dataset"])[value].apply(lambda v: np.exp(np.log(v).mean())).to_numpy()
+    if log:
+        stats["mean"] = table.groupby(["domain", "dataset"])[value].apply(lambda v: np.exp(np.log(v).mean())).to_numpy()
     stats = stats.sort_values(["domain", "mean"], ascending=[True, False]).reset_index(drop=True)
     ax = ax or plt.subplots(figsize=(6, 0.32*len(stats) + 1.2), dpi=110)[1]
     colors = [DOMAIN_COLORS.get(d, "tab:gray") for d in stats.domain]
@@ -473,7 +502,8 @@ def plot_loss_panels(runs:pd.DataFrame, # finished runs with test_loss, n_train,
         part = runs[runs.model == model]
         for domain, marker in (("medical", "o"), ("natural", "s")):
             rows = part[part.domain == domain]
-            points = ax.scatter(rows[dim], rows.test_loss, c=rows.n_train, cmap="viridis", norm=norm, marker=marker, s=22,
+            points = ax.scatter(rows[dim], rows.test_loss, c=rows.n_train, cmap="viridis", norm=norm, marker=marker,
+                                s=22,
                                 edgecolor=DOMAIN_COLORS[domain], linewidth=0.8, label=domain)
         ax.set(yscale="log", title=model, xlabel=label)
     axes[0, 0].set_ylabel("test loss (mean cross-entropy, log scale)")

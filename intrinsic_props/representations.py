@@ -28,7 +28,8 @@ def penultimate_layer(model:nn.Module) -> str:
     if isinstance(model, tvm.ResNet): return "layer4"
     if isinstance(model, tvm.VGG): return "classifier.3"
     if isinstance(model, SmallCNN): return "features"
-    raise ValueError(f"no penultimate layer is defined for {arch_name(model)}; pass a layer name, one of: {', '.join(layer_names(model))}")
+    raise ValueError(f"no penultimate layer is defined for {arch_name(model)}; pass a layer name, one of: "
+                     f"{', '.join(layer_names(model))}")
 
 # %% ../nbs/08_representations.ipynb #2f92d2ef
 def layer_names(model:nn.Module) -> list:
@@ -60,7 +61,8 @@ def _resolve(model:nn.Module, layer:str) -> str:
     "`layer` checked against `model`'s modules, with 'penultimate' replaced by its name."
     name = penultimate_layer(model) if layer == "penultimate" else layer
     if not name or name not in dict(model.named_modules()):
-        raise ValueError(f"{arch_name(model)} has no layer {layer!r}; use 'penultimate' or one of: {', '.join(layer_names(model))}")
+        raise ValueError(f"{arch_name(model)} has no layer {layer!r}; use 'penultimate' or one of: "
+                         f"{', '.join(layer_names(model))}")
     return name
 
 # %% ../nbs/08_representations.ipynb #ede38ede
@@ -77,7 +79,8 @@ def activations(model:nn.Module, # a trained network
     def recorder(name):
         def hook(module, inputs, output):
             if not isinstance(output, torch.Tensor):
-                raise ValueError(f"layer {name!r} returns a {type(output).__name__}, not a tensor; choose a layer that returns one")
+                raise ValueError(f"layer {name!r} returns a {type(output).__name__}, not a tensor; choose a layer "
+                                 "that returns one")
             captured[name].append(output.detach().flatten(1).float().cpu())
         return hook
     handles = [model.get_submodule(n).register_forward_hook(recorder(n)) for n in dict.fromkeys(names)]
@@ -116,11 +119,14 @@ def id_profile(model:nn.Module, # a trained network
     blocks = profile_layers(model)
     if layers is not None:
         unknown = set(layers) - set(blocks.layer)
-        if unknown: raise ValueError(f"{sorted(unknown)} are not block outputs of {arch_name(model)}; choose from {blocks.layer.tolist()}")
+        if unknown:
+            raise ValueError(f"{sorted(unknown)} are not block outputs of {arch_name(model)}; choose from "
+                             f"{blocks.layer.tolist()}")
         blocks = blocks[blocks.layer.isin(layers)]
     acts = {"input": data.flat(), **activations(model, data, blocks.layer.tolist(), batch_size)}
     depth = {"input": 0, **blocks.set_index("layer").depth.to_dict()}
-    return pd.DataFrame([dict(layer=name, depth=depth[name], features=a.shape[1], dimension=_estimator(estimator).fit(a).dimension_)
+    return pd.DataFrame([dict(layer=name, depth=depth[name], features=a.shape[1],
+                              dimension=_estimator(estimator).fit(a).dimension_)
                          for name, a in acts.items()])
 
 # %% ../nbs/08_representations.ipynb #b59ccdb8

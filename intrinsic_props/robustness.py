@@ -103,7 +103,8 @@ def _check_in_range(data:ImageSet):
     lo, hi = data.intensity_range
     vmin, vmax = float(data.images.min()), float(data.images.max())
     if vmin < lo or vmax > hi:
-        raise ValueError(f"{data.name} has pixel values {vmin:g}..{vmax:g} outside its intensity_range ({lo:g}, {hi:g}); "
+        raise ValueError(f"{data.name} has pixel values {vmin:g}..{vmax:g} outside its intensity_range "
+                         f"({lo:g}, {hi:g}); "
                          "set intensity_range to the true valid range of the images")
 
 # %% ../nbs/07_robustness.ipynb #4f7b4056

@@ -282,7 +282,8 @@ def pearson(x, # first variable
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise ValueError("x or y has NaN or infinite values; clean the table with `usable_runs` first")
     r = _pearson_r(x, y)
-    if np.isnan(r): raise ValueError(f"a correlation needs both variables to vary; one is constant over the {len(x)} pairs")
+    if np.isnan(r):
+        raise ValueError(f"a correlation needs both variables to vary; one is constant over the {len(x)} pairs")
     fisher = fisher_ci(r, len(x), level)
     groups = _bootstrap_groups(groups, len(x))
     boot = np.array([_pearson_r(x[i], y[i]) for i in bootstrap_samples(groups, n_boot, seed)])

@@ -56,7 +56,8 @@ def _errors(path:Path, doing:str):
     try: yield
     except sqlite3.DatabaseError as e:
         if isinstance(e, sqlite3.OperationalError) and doing == "write":
-            raise ValueError(f"cannot write the results database {path}: {e} (is its folder writable, and is it a file?)") from e
+            raise ValueError(f"cannot write the results database {path}: {e} (is its folder writable, and "
+                             "is it a file?)") from e
         raise ValueError(f"{path} is not a results database, or it is damaged: {e}") from e
 
 # %% ../nbs/09a_store.ipynb #a5fdba6d
@@ -72,7 +73,8 @@ def _tables(path) -> set:
     "The tables of the results database at `path`, read-only; an error naming the file when it is not one."
     db = _reader(path)
     try:
-        with _errors(path, "read"): tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        with _errors(path, "read"): tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE "
+                                                                       "type='table'")}
     finally: db.close()
     if "runs" not in tables:
         what = f"a SQLite database of something else (tables: {', '.join(sorted(tables))})" if tables else "empty"
@@ -105,8 +107,10 @@ class ResultStore:
     "The SQLite database of a sweep's runs: one atomic row per run, and the claims of the workers running them."
     def __init__(self, path): # database file; created with its folder when missing
         self.path = Path(path)
-        if self.path.is_dir(): raise ValueError(f"{self.path} is a folder; name a results database file in it, e.g. {self.path/'sweep.db'}")
-        if self.path.is_file() and self.path.stat().st_size: _tables(self.path)  # refuses a file that is not a results database
+        if self.path.is_dir():
+            raise ValueError(f"{self.path} is a folder; name a results database file in it, e.g. {self.path/'sweep.db'}")
+        # refuses a file that is not a results database
+        if self.path.is_file() and self.path.stat().st_size: _tables(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _errors(self.path, "write"), self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
@@ -120,7 +124,8 @@ class ResultStore:
     def ids(self, status:str=None) -> set:
         "Ids of the stored runs, optionally only those with `status`."
         with self._connect() as db:
-            rows = db.execute("SELECT run_id FROM runs" + (" WHERE status=?" if status else ""), (status,) if status else ())
+            rows = db.execute("SELECT run_id FROM runs" + (" WHERE status=?" if status else ""),
+                              (status,) if status else ())
             return {r[0] for r in rows}
 
     def claim(self, run_id:str) -> bool:
@@ -153,15 +158,18 @@ class ResultStore:
     def record(self, rec:dict):
         "Store one run record (run_id, sweep, status, config, result, history, error, seconds) and drop its claim, atomically."
         row = dict(rec, config=json.dumps(rec["config"], sort_keys=True), result=json.dumps(rec.get("result")),
-                   history=json.dumps(rec.get("history")), finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   history=json.dumps(rec.get("history")),
+                   finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                    host=socket.gethostname(), version=intrinsic_props.__version__)
-        cols = ["run_id", "sweep", "status", "config", "result", "history", "error", "seconds", "finished_at", "host", "version"]
+        cols = ["run_id", "sweep", "status", "config", "result", "history", "error", "seconds", "finished_at", "host",
+                "version"]
         update = ", ".join(f"{c}=excluded.{c}" for c in cols[1:])
         db = self._connect()
         try:
             db.execute("BEGIN IMMEDIATE")
             db.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?'*len(cols))}) "
-                       f"ON CONFLICT(run_id) DO UPDATE SET {update} WHERE runs.status != 'done'", [row.get(c) for c in cols])
+                       f"ON CONFLICT(run_id) DO UPDATE SET {update} WHERE runs.status != 'done'",
+                       [row.get(c) for c in cols])
             db.execute("DELETE FROM claims WHERE run_id=?", (rec["run_id"],))
             db.execute("COMMIT")
         except BaseException:
@@ -196,7 +204,8 @@ def result_records(database, # the sweep's SQLite file
         if run_ids is not None and r["run_id"] not in run_ids: continue
         cfg = r["config"]
         rows.append(dict(run_id=r["run_id"], sweep=r["sweep"], status=r["status"], dataset=cfg.get("dataset"),
-                         classes=_classes_label(cfg.get("classes", [])), model=cfg.get("model"), n_train=cfg.get("n_train"),
+                         classes=_classes_label(cfg.get("classes", [])), model=cfg.get("model"),
+                         n_train=cfg.get("n_train"),
                          seed=cfg.get("seed"), **(r["result"] or {}),
                          **_flat({k: v for k, v in cfg.items() if k not in ("dataset", "classes", "model", "n_train", "seed")}),
                          error=(r["error"] or "").split("\n")[0] or None, seconds=r["seconds"],
@@ -204,7 +213,8 @@ def result_records(database, # the sweep's SQLite file
     return rows
 
 # %% ../nbs/09a_store.ipynb #7336665c
-RESULT_COLUMNS = ["run_id", "sweep", "status", "dataset", "classes", "model", "n_train", "seed", "error", "seconds", "history"]
+RESULT_COLUMNS = ["run_id", "sweep", "status", "dataset", "classes", "model", "n_train", "seed", "error", "seconds",
+                  "history"]
 
 # %% ../nbs/09a_store.ipynb #ed8592ef
 def load_results(database, # the sweep's SQLite file

@@ -69,18 +69,21 @@ def run_id(config:dict) -> str:
 def class_pairs(entry:dict, seed:int=0) -> list:
     "The class pairs of one `datasets` entry of a sweep specification."
     given = [k for k in ("classes", "pairs", "random_pairs") if k in entry]
-    if len(given) > 1: raise ValueError(f"dataset {entry['name']!r}: give one of classes, pairs or random_pairs, not {given}")
+    if len(given) > 1:
+        raise ValueError(f"dataset {entry['name']!r}: give one of classes, pairs or random_pairs, not {given}")
     if "classes" in entry: return [list(entry["classes"])]
     if "pairs" in entry: return [list(p) for p in entry["pairs"]]
     classes = load_dataset(entry["name"]).classes
     if "random_pairs" in entry:
         pairs = list(itertools.combinations(classes, 2))
         n = int(entry["random_pairs"])
-        if not 1 <= n <= len(pairs): raise ValueError(f"dataset {entry['name']!r}: random_pairs must be 1..{len(pairs)}, got {n}")
+        if not 1 <= n <= len(pairs):
+            raise ValueError(f"dataset {entry['name']!r}: random_pairs must be 1..{len(pairs)}, got {n}")
         chosen = np.random.default_rng(seed).choice(len(pairs), n, replace=False)
         return [list(pairs[i]) for i in sorted(chosen)]
     if len(classes) != 2:
-        raise ValueError(f"dataset {entry['name']!r} has {len(classes)} classes; say which with classes, pairs or random_pairs")
+        raise ValueError(f"dataset {entry['name']!r} has {len(classes)} classes; say which with classes, pairs or "
+                         "random_pairs")
     return [classes]
 
 # %% ../nbs/09_sweep.ipynb #eafc08f5
@@ -101,7 +104,8 @@ def _is_real(v) -> bool: return isinstance(v, numbers.Real) and not isinstance(v
 # %% ../nbs/09_sweep.ipynb #6a128128
 def whole(lo:int=None) -> Field:
     "A whole number, at least `lo` when given."
-    return Field(lambda v: _is_int(v) and (lo is None or v >= lo), "a whole number" + (f" ≥ {lo}" if lo is not None else ""))
+    return Field(lambda v: _is_int(v) and (lo is None or v >= lo),
+                 "a whole number" + (f" ≥ {lo}" if lo is not None else ""))
 
 # %% ../nbs/09_sweep.ipynb #ba63498b
 def real(lo:float, # smallest value allowed
@@ -119,7 +123,8 @@ FLAG = Field(lambda v: isinstance(v, bool), "true or false")
 # %% ../nbs/09_sweep.ipynb #688aa588
 def one_of(*values) -> Field:
     "One of `values`."
-    return Field(lambda v: isinstance(v, (str, int)) and not isinstance(v, bool) and v in values, "one of " + ", ".join(map(str, values)))
+    return Field(lambda v: isinstance(v, (str, int)) and not isinstance(v, bool) and v in values,
+                 "one of " + ", ".join(map(str, values)))
 
 # %% ../nbs/09_sweep.ipynb #de4f0d36
 def optional(f:Field) -> Field:
@@ -131,7 +136,8 @@ def list_of(f:Field, # what each item must be
             example:str, # a list shown in the error
            ) -> Field:
     "A non-empty list whose items are each `f`."
-    return Field(lambda v: isinstance(v, list) and len(v) > 0 and all(f.test(x) for x in v), f"a non-empty list, each item {f.what} (e.g. {example})", f)
+    return Field(lambda v: isinstance(v, list) and len(v) > 0 and all(f.test(x) for x in v),
+                 f"a non-empty list, each item {f.what} (e.g. {example})", f)
 
 # %% ../nbs/09_sweep.ipynb #3fa8447a
 CLASS = Field(lambda v: (isinstance(v, str) and v != "") or _is_int(v), "a class name")
@@ -142,10 +148,13 @@ SIZE = Field(lambda v: whole(1).test(v) or (isinstance(v, list) and len(v) == 2 
 
 # %% ../nbs/09_sweep.ipynb #8a731092
 SETTINGS_SCHEMA = dict(
-    data=dict(split=TEXT, n_test=whole(1), test_split=optional(TEXT), size=optional(SIZE), channels=optional(one_of(1, 3)),
+    data=dict(split=TEXT, n_test=whole(1), test_split=optional(TEXT), size=optional(SIZE),
+              channels=optional(one_of(1, 3)),
               scale=optional(one_of("unit", "max")), protocol=optional(one_of(*PROTOCOLS))),
-    train=dict(preset=one_of(*PRESETS), epochs=whole(1), batch_size=whole(1), lr=real(0, 1, above=True), weight_decay=real(0),
-               seed=whole(), image_size=optional(whole(1)), amp=FLAG, channels_last=FLAG, target_loss=optional(real(0, above=True)),
+    train=dict(preset=one_of(*PRESETS), epochs=whole(1), batch_size=whole(1), lr=real(0, 1, above=True),
+               weight_decay=real(0),
+               seed=whole(), image_size=optional(whole(1)), amp=FLAG, channels_last=FLAG,
+               target_loss=optional(real(0, above=True)),
                recalibrate_bn=FLAG),
     attack=dict(eps=list_of(real(0, 1), "[0.0078, 0.0314]"), pgd_steps=whole(0)),
     measure=dict(k=whole(3)),
@@ -153,7 +162,8 @@ SETTINGS_SCHEMA = dict(
     threads=whole(1),
     gpu=FLAG,
 )
-GRID_SCHEMA = dict(models=list_of(one_of(*ARCHITECTURES), "[small_cnn, resnet18]"), n_train=list_of(whole(1), "[500, 1000]"),
+GRID_SCHEMA = dict(models=list_of(one_of(*ARCHITECTURES), "[small_cnn, resnet18]"),
+                   n_train=list_of(whole(1), "[500, 1000]"),
                    seeds=list_of(whole(), "[0, 1, 2]"))
 ENTRY_SCHEMA = dict(name=TEXT, classes=PAIR, pairs=list_of(PAIR, "[['3', '8'], ['0', '1']]"), random_pairs=whole(1),
                     **GRID_SCHEMA, **SETTINGS_SCHEMA)
@@ -178,7 +188,8 @@ def _check_section(value, # the mapping to check
                    where:str, # its path in the specification, "" at the top
                   ):
     "Check mapping `value` against `schema`; a SpecError names the first unknown key or wrong value."
-    if not isinstance(value, dict): raise SpecError(f"{where or 'a sweep specification'} must be a mapping of settings; got {_shown(value)}")
+    if not isinstance(value, dict):
+        raise SpecError(f"{where or 'a sweep specification'} must be a mapping of settings; got {_shown(value)}")
     for k, v in value.items():
         path = f"{where}.{k}" if where else str(k)
         if k not in schema:
@@ -200,13 +211,16 @@ GRID_KEYS = ("datasets", "models", "n_train", "seeds")
 # %% ../nbs/09_sweep.ipynb #86760d15
 def check_spec(spec:dict) -> dict:
     "`spec`, unchanged, once checked against the schema; a SpecError names the first key missing, unknown or of the wrong type."
-    if not isinstance(spec, dict): raise SpecError(f"a sweep specification must be a mapping of settings; got {_shown(spec)}")
+    if not isinstance(spec, dict):
+        raise SpecError(f"a sweep specification must be a mapping of settings; got {_shown(spec)}")
     missing = [k for k in GRID_KEYS if k not in spec]
     if missing: raise SpecError(f"sweep specification lacks {missing}; it needs {list(GRID_KEYS)}")
     _check_section(spec, SPEC_SCHEMA, "")
     entries = spec["datasets"]
-    if not isinstance(entries, list):  # empty is allowed: the paper's specifications where none of their data is at hand
-        raise SpecError(f"datasets must be a list of dataset names or entries like {{name: digits, classes: ['3', '8']}}; got {_shown(entries)}")
+    # empty is allowed: the paper's specifications where none of their data is at hand
+    if not isinstance(entries, list):
+        raise SpecError("datasets must be a list of dataset names or entries like "
+                        f"{{name: digits, classes: ['3', '8']}}; got {_shown(entries)}")
     for i, entry in enumerate(entries):
         if TEXT.test(entry): continue
         if not isinstance(entry, dict) or "name" not in entry:
@@ -225,7 +239,8 @@ def expand(spec:dict) -> list:
         settings = _merge(shared, {k: entry[k] for k in DEFAULTS if k in entry})
         grid = [entry.get(k, spec[k]) for k in ("models", "n_train", "seeds")]
         for pair, model, n, seed in itertools.product(class_pairs(entry, spec.get("pairs_seed", 0)), *grid):
-            runs.append(_merge(settings, dict(dataset=entry["name"], classes=pair, model=model, n_train=int(n), seed=int(seed))))
+            runs.append(_merge(settings,
+                               dict(dataset=entry["name"], classes=pair, model=model, n_train=int(n), seed=int(seed))))
     return runs
 
 # %% ../nbs/09_sweep.ipynb #8cd5b471
@@ -258,7 +273,8 @@ def read_spec(path) -> dict:
 def _device(config:dict) -> str:
     "The device a run asks for: CUDA when `gpu` is set (an error if there is none), else the CPU."
     if not config.get("gpu"): return "cpu"
-    if not torch.cuda.is_available(): raise RuntimeError("the configuration sets gpu: true but CUDA is not available here")
+    if not torch.cuda.is_available():
+        raise RuntimeError("the configuration sets gpu: true but CUDA is not available here")
     return "cuda"
 
 # %% ../nbs/09_sweep.ipynb #c3865de2
@@ -267,8 +283,10 @@ def run_task(config:dict) -> BinaryTask:
     d = config["data"]
     source = load_dataset(config["dataset"], d.get("split", "train"))
     test_source = load_dataset(config["dataset"], d["test_split"]) if d.get("test_split") else None
-    return binary_task(source, config["classes"], config["n_train"], d["n_test"], seed=config["seed"], size=d.get("size"),
-                       channels=d.get("channels"), scale=d.get("scale", "unit"), protocol=d.get("protocol"), test_data=test_source)
+    return binary_task(source, config["classes"], config["n_train"], d["n_test"], seed=config["seed"],
+                       size=d.get("size"),
+                       channels=d.get("channels"), scale=d.get("scale", "unit"), protocol=d.get("protocol"),
+                       test_data=test_source)
 
 # %% ../nbs/09_sweep.ipynb #7471c275
 def run_model(config:dict, # one run configuration
@@ -288,7 +306,8 @@ def _repr_dims(acts:torch.Tensor) -> tuple:
     for name, est in (("d_repr", TwoNN(discard=0)), ("d_repr_twonn", TwoNN(discard=0.1))):
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # duplicate activations are counted in the notes when they block an estimate
+                # duplicate activations are counted in the notes when they block an estimate
+                warnings.simplefilter("ignore")
                 dims.append(est.fit(acts).dimension_)
         except ValueError as e:
             dims.append(None)
@@ -306,19 +325,23 @@ def run_experiment(config:dict) -> dict:
     clean = evaluate(model, task.test, 128, amp=False)  # attack_eval's batch size: the clean loss it would compute
     attacks = [attack_eval(model, task.test, eps=a["eps"], method="fgsm", clean=clean)]
     if a.get("pgd_steps"):
-        attacks.append(attack_eval(model, task.test, eps=a["eps"], method="pgd", seed=config["seed"], clean=clean, steps=a["pgd_steps"]))
+        attacks.append(attack_eval(model, task.test, eps=a["eps"], method="pgd", seed=config["seed"], clean=clean,
+                                   steps=a["pgd_steps"]))
     attacks = pd.concat(attacks, ignore_index=True)
     first = attacks[attacks.eps == a["eps"][0]].set_index("method")
     acts = activations(model, task.train, config["representation"]["layer"])
     d_repr, d_repr_twonn, notes = _repr_dims(acts)
     d = config["data"]
     result = dict(domain=props.domain, n_test=len(task.test), shape=props.shape,
-                  test_source=f"{d['test_split']} split" if d.get("test_split") else f"held out of {d.get('split', 'train')}",
-                  d_data=props.d_mle_authors, d_data_twonn=props.d_twonn_authors, d_mle=props.d_mle, d_mle_mean=props.d_mle_mean,
+                  test_source=f"{d['test_split']} split" if d.get("test_split") else "held out of "
+                                                                                     f"{d.get('split', 'train')}",
+                  d_data=props.d_mle_authors, d_data_twonn=props.d_twonn_authors, d_mle=props.d_mle,
+                  d_mle_mean=props.d_mle_mean,
                   d_twonn=props.d_twonn, k_f=props.k_f, k_f_robust=props.k_f_robust, duplicates=props.duplicates,
                   near_duplicates=props.near_duplicates, epochs=len(fit.history), train_loss=fit.train_loss,
                   train_accuracy=fit.train_accuracy, test_loss=fit.test_loss, test_accuracy=fit.test_accuracy,
-                  delta_loss=float(first.loc["fgsm", "delta_loss"]), fgsm_accuracy=float(first.loc["fgsm", "attacked_accuracy"]),
+                  delta_loss=float(first.loc["fgsm", "delta_loss"]),
+                  fgsm_accuracy=float(first.loc["fgsm", "attacked_accuracy"]),
                   pgd_delta_loss=float(first.loc["pgd", "delta_loss"]) if "pgd" in first.index else None,
                   pgd_accuracy=float(first.loc["pgd", "attacked_accuracy"]) if "pgd" in first.index else None,
                   d_repr=d_repr, d_repr_twonn=d_repr_twonn, notes=notes, device=fit.device)
@@ -356,9 +379,12 @@ def _ray_auth(address:str=None) -> dict:
     return {"RAY_AUTH_MODE": "token"} if token else {}
 
 # %% ../nbs/09_sweep.ipynb #9ce0be95
-RAY_HELP = ("on a cluster node use --address auto (or HOST:PORT, the head's --port); from another machine use ray://HOST:10001 "
-            "(the head started with --ray-client-server-port 10001, and the Ray Client here: pip install 'intrinsic_props[ray]'); "
-            "a cluster with token authentication needs its token here too (the head's ~/.ray/auth_token, or RAY_AUTH_TOKEN)")
+RAY_HELP = ("on a cluster node use --address auto (or HOST:PORT, the head's --port); from another machine use "
+            "ray://HOST:10001 "
+            "(the head started with --ray-client-server-port 10001, and the Ray Client here: pip install "
+            "'intrinsic_props[ray]'); "
+            "a cluster with token authentication needs its token here too (the head's ~/.ray/auth_token, or "
+            "RAY_AUTH_TOKEN)")
 
 # %% ../nbs/09_sweep.ipynb #97b203a4
 def _ray_reconfigure():
@@ -378,7 +404,8 @@ def _ray_connect(ray, address:str=None) -> bool:
     if address is None: kwargs.update(include_dashboard=False)
     try: ray.init(address=address, **kwargs)
     except (ConnectionError, ValueError, RuntimeError, TimeoutError) as e:
-        raise RuntimeError(f"cannot connect to the Ray cluster at {address}: {' '.join(str(e).split())[:300]}; {RAY_HELP}") from e
+        raise RuntimeError(f"cannot connect to the Ray cluster at {address}: "
+                           f"{' '.join(str(e).split())[:300]}; {RAY_HELP}") from e
     return True
 
 # %% ../nbs/09_sweep.ipynb #c25534b9
@@ -396,7 +423,8 @@ def _ray_record(ray, ref, config:dict, sweep:str) -> dict:
     "The record Ray task `ref` of run `config` returned, or a failed record when Ray gave up on it (its worker died every try)."
     try: return ray.get(ref)
     except ray.exceptions.RayError as e:
-        return dict(run_id=run_id(config), sweep=sweep, config=config, status="failed", error=f"{type(e).__name__}: {e}", seconds=None)
+        return dict(run_id=run_id(config), sweep=sweep, config=config, status="failed",
+                    error=f"{type(e).__name__}: {e}", seconds=None)
 
 # %% ../nbs/09_sweep.ipynb #c4f1c4ab
 def _ray(configs:list, runner, sweep:str, store:ResultStore, progress:bool, address:str=None):
@@ -480,12 +508,15 @@ def _check_run(config:dict, task:BinaryTask, models:dict) -> str:
     if error: return error
     try:
         t = config["train"]
-        train_settings(t.get("preset", "quick"), config["model"], **{"seed": config["seed"], **{k: v for k, v in t.items() if k != "preset"}})
+        train_settings(t.get("preset", "quick"), config["model"],
+                       **{"seed": config["seed"], **{k: v for k, v in t.items() if k != "preset"}})
         _resolve(model, config["representation"]["layer"])
         for eps in config["attack"]["eps"]: eps_in_units(eps, task.test.intensity_range)
         if config["n_train"] <= config["measure"]["k"]:
-            raise ValueError(f"n_train={config['n_train']} must exceed the k={config['measure']['k']} neighbours of the dimension estimate")
-        if config["data"]["n_test"] < 2: raise ValueError(f"n_test={config['data']['n_test']}: a run needs test images to evaluate")
+            raise ValueError(f"n_train={config['n_train']} must exceed the k={config['measure']['k']} neighbours of "
+                             "the dimension estimate")
+        if config["data"]["n_test"] < 2: raise ValueError(f"n_test={config['data']['n_test']}: a run needs test "
+                                                          "images to evaluate")
     except (ValueError, TypeError, KeyError, RuntimeError) as e: return f"{type(e).__name__}: {e}"
     return None
 
@@ -510,6 +541,9 @@ def dry_run(spec, # a sweep specification (dict) or the path of a YAML/TOML file
         error = failed.get((key, c["n_train"])) or _check_run(c, task, models)
         rows.append(dict(run_id=run_id(c), dataset=c["dataset"], classes=_classes_label(c["classes"]), model=c["model"],
                          n_train=c["n_train"], seed=c["seed"], n_test=c["data"]["n_test"],
-                         shape="×".join(map(str, task.train.shape)) if task else None, device="cuda" if c.get("gpu") else "cpu",
+                         shape="×".join(map(str, task.train.shape)) if task else None,
+                         device="cuda" if c.get("gpu") else "cpu",
                          error=error))
-    return pd.DataFrame(rows, columns=["run_id", "dataset", "classes", "model", "n_train", "seed", "n_test", "shape", "device", "error"])
+    return pd.DataFrame(rows,
+                        columns=["run_id", "dataset", "classes", "model", "n_train", "seed", "n_test", "shape",
+                                 "device", "error"])

@@ -24,7 +24,8 @@ def grating_frequencies(d:int, # number of gratings
     h = (size - 1)//2
     half_plane = [(fx, fy) for fy in range(h + 1) for fx in range(-h, h + 1) if fy > 0 or fx > 0]
     if d > len(half_plane):
-        raise ValueError(f"a {size}×{size} grid holds {len(half_plane)} orthogonal gratings, fewer than d={d}; use larger images")
+        raise ValueError(f"a {size}×{size} grid holds {len(half_plane)} orthogonal gratings, fewer than d={d}; use "
+                         "larger images")
     half_plane.sort(key=lambda f: (f[0]**2 + f[1]**2, math.atan2(f[1], f[0])))
     return np.array(half_plane[:d])
 
@@ -71,7 +72,8 @@ class Gratings:
         return 1/(self.amplitudes[0]*math.sqrt(2)*self.data.shape[-1]*math.sin(self.gap))
 
     def __repr__(self):
-        return (f"Gratings: d={self.dimension}, {len(self.data)} images {'×'.join(map(str, self.data.shape))}, gap {self.gap:g}, "
+        return (f"Gratings: d={self.dimension}, {len(self.data)} images {'×'.join(map(str, self.data.shape))}, gap "
+                f"{self.gap:g}, "
                 f"K_F ≤ {self.sharpness_bound:.4g}{' (attained by points 0 and 1)' if self.planted_pair else ''}")
 
 # %% ../nbs/04_synthetic.ipynb #4398091a
@@ -79,7 +81,8 @@ def _class_phases(labels:np.ndarray, gap:float, phase_range:float, gen:np.random
     "First phases: uniform on the lower (label 0) or upper (label 1) half of [0, phase_range), `gap` away from each boundary."
     edge = gap if phase_range == 2*math.pi else 0.0
     half = phase_range/2
-    return np.where(labels == 0, gen.uniform(edge, half - gap, len(labels)), gen.uniform(half + gap, phase_range - edge, len(labels)))
+    return np.where(labels == 0, gen.uniform(edge, half - gap, len(labels)),
+                    gen.uniform(half + gap, phase_range - edge, len(labels)))
 
 # %% ../nbs/04_synthetic.ipynb #93c74923
 def gratings(n:int, # images
@@ -96,7 +99,8 @@ def gratings(n:int, # images
     if not (0 < phase_range <= math.pi or phase_range == 2*math.pi):
         raise ValueError(f"phase_range must be 2π (the torus) or lie in (0, π] (a patch), got {phase_range}")
     limit = phase_range/4 if phase_range == 2*math.pi else phase_range/2
-    if not 0 < gap < limit: raise ValueError(f"gap must lie in (0, {limit:.4g}) for phase_range {phase_range:.4g}, got {gap}")
+    if not 0 < gap < limit:
+        raise ValueError(f"gap must lie in (0, {limit:.4g}) for phase_range {phase_range:.4g}, got {gap}")
     if n < 2: raise ValueError(f"need at least 2 images (one per class), got n={n}")
     amplitudes = np.full(d, 0.5/d) if amplitudes is None else np.asarray(amplitudes, dtype=np.float64)
     if amplitudes.shape != (d,) or (amplitudes <= 0).any():
@@ -112,5 +116,6 @@ def gratings(n:int, # images
     images = torch.from_numpy(grating_images(phases, frequencies, amplitudes, size)[:, None]).to(dtype)
     half = f"{phase_range/2:.4g}"
     data = ImageSet(images, torch.from_numpy(labels), [f"z1 < {half}", f"z1 > {half}"], name=f"gratings-d{d}",
-                    source=f"intrinsic_props.synthetic.gratings(n={n}, d={d}, size={size}, gap={gap}, phase_range={phase_range:.4g}, seed={seed})")
+                    source=f"intrinsic_props.synthetic.gratings(n={n}, d={d}, size={size}, gap={gap}, "
+                           f"phase_range={phase_range:.4g}, seed={seed})")
     return Gratings(data, phases, frequencies, amplitudes, gap, planted_pair)

@@ -55,9 +55,12 @@ def check_data(model:nn.Module, data:ImageSet):
     if data.images.is_floating_point() and not torch.isfinite(data.images).all():
         raise ValueError(f"{data.name} holds NaN/inf pixel values; repair or drop those images first")
     outputs = check_input(model, data.shape)
-    if len(outputs) != 1: raise ValueError(f"{arch_name(model)} returns outputs of shape {outputs} per image; classification needs one logit vector")
+    if len(outputs) != 1:
+        raise ValueError(f"{arch_name(model)} returns outputs of shape {outputs} per image; classification needs one "
+                         "logit vector")
     if int(data.labels.max()) >= outputs[0]:
-        raise ValueError(f"labels of {data.name} go up to {int(data.labels.max())} but {arch_name(model)} has {outputs[0]} "
+        raise ValueError(f"labels of {data.name} go up to {int(data.labels.max())} but {arch_name(model)} has "
+                         f"{outputs[0]} "
                          f"outputs; build it with num_classes={int(data.labels.max()) + 1}")
 
 # %% ../nbs/06_training.ipynb #c9fe1dc7
@@ -79,10 +82,13 @@ def _non_finite(model:nn.Module, # the model whose outputs were not finite
     "The error for NaN/inf outputs: the model's non-finite parameters and buffers by name, else the outputs themselves."
     names = [k for k, t in [*model.named_parameters(), *model.named_buffers()] if t.is_floating_point() and not torch.isfinite(t).all()]
     if names:
-        return ValueError(f"{arch_name(model)} has NaN/inf in {len(names)} parameter(s) or buffer(s) ({', '.join(names[:4])}"
-                          f"{', …' if len(names) > 4 else ''}), so its loss on {bad} of {n} images is not a number: the training "
+        return ValueError(f"{arch_name(model)} has NaN/inf in {len(names)} parameter(s) or buffer(s) "
+                          f"({', '.join(names[:4])}"
+                          f"{', …' if len(names) > 4 else ''}), so its loss on {bad} of {n} images is not a number: "
+                          "the training "
                           "diverged (lower lr) or the weights are damaged; retrain or reload them")
-    return ValueError(f"{arch_name(model)} gives NaN/inf logits on {bad} of {n} images although its weights are finite (an "
+    return ValueError(f"{arch_name(model)} gives NaN/inf logits on {bad} of {n} images although its weights "
+                      "are finite (an "
                       "overflow: check the images' scale, or evaluate with amp=False)")
 
 # %% ../nbs/06_training.ipynb #245affd8
@@ -123,12 +129,17 @@ class TrainSettings:
     recalibrate_bn:bool=False # after training, set batch norm's running statistics from one pass over the training images
 
     def __post_init__(self):
-        if not (isinstance(self.epochs, int) and self.epochs >= 1): raise ValueError(f"epochs must be an integer ≥ 1, got {self.epochs!r}")
-        if not (isinstance(self.batch_size, int) and self.batch_size >= 1): raise ValueError(f"batch_size must be an integer ≥ 1, got {self.batch_size!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0): raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0): raise ValueError(f"weight_decay must be ≥ 0, got {self.weight_decay!r}")
+        if not (isinstance(self.epochs, int) and self.epochs >= 1): raise ValueError("epochs must be an integer ≥ 1, "
+                                                                                     f"got {self.epochs!r}")
+        if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+            raise ValueError(f"batch_size must be an integer ≥ 1, got {self.batch_size!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0): raise ValueError("lr must be a positive finite number, "
+                                                                          f"got {self.lr!r}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be ≥ 0, got {self.weight_decay!r}")
         if self.target_loss is not None and not (math.isfinite(self.target_loss) and self.target_loss > 0):
-            raise ValueError(f"target_loss must be a positive number (or None to run every epoch), got {self.target_loss!r}")
+            raise ValueError("target_loss must be a positive number (or None to run every epoch), got "
+                             f"{self.target_loss!r}")
 
 # %% ../nbs/06_training.ipynb #95e38542
 _LR = {"resnet": 1e-3, "vgg": 1e-4, "small_cnn": 1e-3}
@@ -145,13 +156,19 @@ def train_settings(preset:str, # "paper" or "quick"
                   ) -> TrainSettings:
     "The settings of `preset` for architecture `arch`, with `overrides` applied."
     if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
-    if arch is None: raise ValueError(f"preset {preset!r} depends on the architecture; build the model with build_model or pass TrainSettings(...)")
+    if arch is None:
+        raise ValueError(f"preset {preset!r} depends on the architecture; build the model with build_model or pass "
+                         "TrainSettings(...)")
     p = PRESETS[preset]
     lr = p["lr"][family(arch)]
     batch_size = p["batch_size"] if isinstance(p["batch_size"], int) else p["batch_size"].get(arch)
-    if batch_size is None: raise ValueError(f"preset {preset!r} covers {', '.join(p['batch_size'])}, not {arch!r}; use preset='quick' or TrainSettings(...)")
+    if batch_size is None:
+        raise ValueError(f"preset {preset!r} covers {', '.join(p['batch_size'])}, not {arch!r}; use preset='quick' or "
+                         "TrainSettings(...)")
     unknown = set(overrides) - {f.name for f in fields(TrainSettings)}
-    if unknown: raise TypeError(f"unknown settings {sorted(unknown)}; TrainSettings has {[f.name for f in fields(TrainSettings)]}")
+    if unknown:
+        raise TypeError(f"unknown settings {sorted(unknown)}; TrainSettings has "
+                        f"{[f.name for f in fields(TrainSettings)]}")
     return replace(TrainSettings(epochs=p["epochs"], batch_size=batch_size, lr=lr, weight_decay=p["weight_decay"],
                                  image_size=p["image_size"], preset=preset, arch=arch), **overrides)
 
@@ -209,8 +226,10 @@ class TrainResult:
 
     def __repr__(self):
         h = self.history
-        return (f"TrainResult({self.settings['arch']} on {self.task['name']}, {len(h)} epochs on {self.device}, {self.seconds:.1f} s): "
-                f"train loss {h[0]['train_loss']:.3f} → {h[-1]['train_loss']:.3f} (after training {self.train_loss:.3f}, accuracy "
+        return (f"TrainResult({self.settings['arch']} on {self.task['name']}, {len(h)} epochs on {self.device}, "
+                f"{self.seconds:.1f} s): "
+                f"train loss {h[0]['train_loss']:.3f} → {h[-1]['train_loss']:.3f} (after training "
+                f"{self.train_loss:.3f}, accuracy "
                 f"{self.train_accuracy:.3f}); test loss {self.test_loss:.3f}, accuracy {self.test_accuracy:.3f}")
 
 # %% ../nbs/06_training.ipynb #b33e1418
@@ -228,7 +247,8 @@ class TrainingDiverged(FloatingPointError):
 def _diverged(epoch:int, loss:float, s:TrainSettings) -> TrainingDiverged:
     "The error for a run whose mean training loss in `epoch` is not finite."
     return TrainingDiverged(f"training diverged in epoch {epoch}/{s.epochs}: mean training loss is {loss} "
-                            f"({s.arch}, preset {s.preset!r}, lr={s.lr:g}, batch_size={s.batch_size}, weight_decay={s.weight_decay:g}, "
+                            f"({s.arch}, preset {s.preset!r}, lr={s.lr:g}, batch_size={s.batch_size}, "
+                            f"weight_decay={s.weight_decay:g}, "
                             f"seed={s.seed}); lower lr or check the data")
 
 # %% ../nbs/06_training.ipynb #a25f1f19
@@ -244,7 +264,8 @@ def recalibrate_bn(model:nn.Module, # a network with batch-norm layers (others a
     device = model_device(model)
     momenta = [m.momentum for m in norms]
     with eval_mode(model), torch.no_grad(), (nullcontext() if amp else ieee_float32(device)):
-        for m in norms: m.reset_running_stats(); m.momentum = None; m.train()  # momentum None: a plain average of the batches
+        # momentum None: a plain average of the batches
+        for m in norms: m.reset_running_stats(); m.momentum = None; m.train()
         try:
             for x in images.split(batch_size):
                 with _autocast(device, amp): model(as_input(x, device, channels_last))
@@ -328,7 +349,8 @@ def _not_loaded(path:Path, # the file torch.load refused
     head = path.read_bytes()[:2]
     if not head: return ValueError(f"{path} is empty: not a checkpoint (an interrupted save?)")
     if head == b"PK":
-        if not zipfile.is_zipfile(path): return ValueError(f"{path} is a damaged or incomplete checkpoint (a truncated zip archive)")
+        if not zipfile.is_zipfile(path): return ValueError(f"{path} is a damaged or incomplete checkpoint (a truncated "
+                                                           "zip archive)")
         with zipfile.ZipFile(path) as z: names = z.namelist()
         if not any(m.endswith("data.pkl") for m in names):
             return ValueError(f"{path} is a zip archive but not a PyTorch checkpoint (it holds no data.pkl)")
@@ -336,7 +358,8 @@ def _not_loaded(path:Path, # the file torch.load refused
         return ValueError(f"{path} is not a PyTorch checkpoint at all (neither a zip archive nor a pickle); "
                           "save weights with save_weights")
     if isinstance(e, pickle.UnpicklingError) and "Weights only load failed" in str(e):
-        return ValueError(f"{path} is not a weights-only checkpoint ({type(e).__name__}); it holds pickled objects besides "
+        return ValueError(f"{path} is not a weights-only checkpoint ({type(e).__name__}); it holds pickled "
+                          "objects besides "
                           "tensors, which are not loaded")
     return ValueError(f"{path} is a damaged checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
 
@@ -350,6 +373,7 @@ def load_weights(model:nn.Module, path) -> nn.Module:
     if not isinstance(state, dict): raise ValueError(f"{path} holds a {type(state).__name__}, not a state_dict")
     try: model.load_state_dict(state)
     except RuntimeError as e:
-        raise ValueError(f"{path} does not fit {arch_name(model)}: {str(e).splitlines()[0]}; build the same architecture, "
+        raise ValueError(f"{path} does not fit {arch_name(model)}: {str(e).splitlines()[0]}; build the same "
+                         "architecture, "
                          "channels and head as the saved model") from e
     return model

@@ -12,7 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # Datasets without a bundled sample, and the sample a test reads in their place when the shelf is absent.
-SUBSTITUTES = {"cifar10": "mnist-sample", "brain-tumor-mri-64": "breastmnist-sample", "tiny-imagenet-64": "fashion-mnist-sample",
+SUBSTITUTES = {"cifar10": "mnist-sample", "brain-tumor-mri-64": "breastmnist-sample",
+               "tiny-imagenet-64": "fashion-mnist-sample",
                "lgg-flair-64": "pneumoniamnist-sample", "nih-cxr-64": "chest-xray-pneumonia-64-sample"}
 
 
@@ -29,7 +30,8 @@ def shelf_folder():
     d = os.environ.get("INTRINSIC_PROPS_DATA")
     if not d:
         if os.environ.get("INTRINSIC_PROPS_REQUIRE_DATA", "").lower() not in ("", "0", "false"):
-            raise pytest.UsageError("INTRINSIC_PROPS_REQUIRE_DATA is set but INTRINSIC_PROPS_DATA is not: name the data shelf, "
+            raise pytest.UsageError("INTRINSIC_PROPS_REQUIRE_DATA is set but INTRINSIC_PROPS_DATA is not: name the "
+                                    "data shelf, "
                                     "e.g. INTRINSIC_PROPS_DATA=../shared/data")
         return None
     if not (Path(d)/"manifest.json").is_file():

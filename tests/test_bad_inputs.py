@@ -19,7 +19,9 @@ def test_measure_on_an_empty_set(digits):
         measure(np.zeros((0, 5)), np.zeros(0), k=3)
 
 
-@pytest.mark.parametrize("n,k,warns", [(21, 20, True), (60, 20, True), (100, 20, False), (4, 3, True), (19, 3, True), (20, 3, False)])
+@pytest.mark.parametrize("n,k,warns",
+                         [(21, 20, True), (60, 20, True), (100, 20, False), (4, 3, True), (19, 3, True),
+                          (20, 3, False)])
 def test_measure_warns_once_on_too_few_points(digits, n, k, warns):
     "One FewPointsWarning for the whole record (not one per estimator), saying why; the numbers still come."
     with warnings.catch_warnings(record=True) as caught:
@@ -38,7 +40,8 @@ def test_measure_authors_forms_keep_copies(digits, copies):
         warnings.simplefilter("ignore")
         rec = measure(data)
         assert rec.d_mle_authors == pytest.approx(MLE(20, "mle", True, "skip_zero").fit(data).dimension_, rel=1e-12)
-        assert rec.d_twonn_authors == pytest.approx(TwoNN(discard=0, duplicates="skip_zero").fit(data).dimension_, rel=1e-12)
+        assert rec.d_twonn_authors == pytest.approx(TwoNN(discard=0, duplicates="skip_zero").fit(data).dimension_,
+                                                    rel=1e-12)
         assert rec.d_mle == pytest.approx(MLE(20).fit(data).dimension_, rel=1e-12)
         dropped = MLE(20, "mle", True).fit(data).dimension_
         plain = measure(digits[:300])

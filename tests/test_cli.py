@@ -41,7 +41,8 @@ def test_measure_every_dataset_found(tmp_path, capsys):
     assert main(["measure", "--root", str(tmp_path), "--n", "300", "--k", "5", "--json", "--quiet"]) == 0
     out = capsys.readouterr()
     rows = json.loads(out.out)
-    assert {r["name"] for r in rows} == {"mnist-sample", "fashion-mnist-sample", "pneumoniamnist-sample", "breastmnist-sample",
+    assert {r["name"] for r in rows} == {"mnist-sample", "fashion-mnist-sample", "pneumoniamnist-sample",
+                                         "breastmnist-sample",
                                          "chest-xray-pneumonia-64-sample", "digits"}
     assert {r["domain"] for r in rows} == {"natural", "medical"} and "are the bundled samples" in out.err
 
@@ -79,7 +80,8 @@ def test_measure_errors_are_one_line(argv, why, capsys):
     assert why in err and err.count("\n") == 1 and "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv, why", [(["--n", "0"], "must be a positive integer"), (["--channels", "2"], "invalid choice")])
+@pytest.mark.parametrize("argv, why",
+                         [(["--n", "0"], "must be a positive integer"), (["--channels", "2"], "invalid choice")])
 def test_measure_bad_options_are_usage_errors(argv, why):
     status, _, err = run("measure", "digits", *argv)
     assert status == 2 and why in err
@@ -124,10 +126,14 @@ def test_sweep_exits_1_when_a_run_failed(tmp_path):
 @pytest.mark.parametrize("text, why", [
     (SPEC + "n_train: []\n", "n_train must be a non-empty list"),
     (SPEC + "n_train: [10.5]\n", "10.5 is not a whole number ≥ 1"),
-    (SPEC.replace("n_test: 30", "n_tset: 30") + "n_train: [40]\n", "unknown key 'data.n_tset' (did you mean 'n_test'?)"),
-    (SPEC.replace("epochs: 1", "epochs: 1, lr: 1e300") + "n_train: [40]\n", "train.lr must be a number > 0 and ≤ 1; got the string '1e300'"),
-    (SPEC + "n_train: [40\n", "s.yaml is not valid YAML: while parsing a flow sequence, expected ',' or ']', but got '<stream end>' at line 8"),
-    (SPEC + "n_train: !!python/object:os.system [40]\n", "could not determine a constructor for the tag 'tag:yaml.org,2002:python/object:os.system' at line 7"),
+    (SPEC.replace("n_test: 30", "n_tset: 30") + "n_train: [40]\n",
+     "unknown key 'data.n_tset' (did you mean 'n_test'?)"),
+    (SPEC.replace("epochs: 1", "epochs: 1, lr: 1e300") + "n_train: [40]\n",
+     "train.lr must be a number > 0 and ≤ 1; got the string '1e300'"),
+    (SPEC + "n_train: [40\n",
+     "s.yaml is not valid YAML: while parsing a flow sequence, expected ',' or ']', but got '<stream end>' at line 8"),
+    (SPEC + "n_train: !!python/object:os.system [40]\n",
+     "could not determine a constructor for the tag 'tag:yaml.org,2002:python/object:os.system' at line 7"),
 ])
 def test_sweep_on_a_bad_specification_writes_nothing(text, why, tmp_path, capsys):
     (tmp_path/"s.yaml").write_text(text)
@@ -139,14 +145,16 @@ def test_sweep_on_a_bad_specification_writes_nothing(text, why, tmp_path, capsys
 def damaged(tmp_path):
     "A results database cut in the middle of its pages."
     store = ResultStore(tmp_path/"whole.db")
-    for i in range(40): store.record(dict(run_id=f"r{i}", sweep="x", status="done", config={"n_train": i}, result={"x": "y"*500}))
+    for i in range(40): store.record(dict(run_id=f"r{i}", sweep="x", status="done", config={"n_train": i},
+                                          result={"x": "y"*500}))
     with sqlite3.connect(store.path) as db: db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     (tmp_path/"cut.db").write_bytes(store.path.read_bytes()[:12000])
     return tmp_path/"cut.db"
 
 
 @pytest.mark.parametrize("make, why", [
-    (lambda p: (p/"notes.txt").write_text("plain text, " * 500) and p/"notes.txt", "notes.txt is not a results database, or it is damaged: file is not a database"),
+    (lambda p: (p/"notes.txt").write_text("plain text, " * 500) and p/"notes.txt",
+     "notes.txt is not a results database, or it is damaged: file is not a database"),
     (damaged, "cut.db is not a results database, or it is damaged: database disk image is malformed"),
     (lambda p: (p/"zero.db").touch() or p/"zero.db", "zero.db is not a results database: it is empty"),
     (lambda p: p, "is a folder, not a results database"),
@@ -165,7 +173,8 @@ def test_results_reads_another_sqlite_file_without_changing_it(tmp_path, capsys)
     con = sqlite3.connect(tmp_path/"app.db"); con.execute("CREATE TABLE patients (id)"); con.commit(); con.close()
     before = (tmp_path/"app.db").read_bytes()
     assert main(["results", str(tmp_path/"app.db")]) == 2
-    one_line_error(capsys, "app.db is not a results database: it is a SQLite database of something else (tables: patients)")
+    one_line_error(capsys,
+                   "app.db is not a results database: it is a SQLite database of something else (tables: patients)")
     assert (tmp_path/"app.db").read_bytes() == before and not (tmp_path/"app.db-wal").exists()
     assert main(["sweep", str(_spec(tmp_path)), "--db", str(tmp_path/"app.db"), "--quiet"]) == 2
     assert (tmp_path/"app.db").read_bytes() == before
@@ -186,7 +195,8 @@ def test_results_of_an_empty_database(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("db, why", [(".", "is a folder; name a results database file in it"),
-                                     ("/sys/x.db", "cannot write the results database /sys/x.db: unable to open database file")])
+                                     ("/sys/x.db",
+                                      "cannot write the results database /sys/x.db: unable to open database file")])
 def test_sweep_into_a_database_that_cannot_be_written(db, why, tmp_path, capsys):
     assert main(["sweep", str(_spec(tmp_path)), "--db", str(tmp_path) if db == "." else db, "--quiet"]) == 2
     one_line_error(capsys, why)
@@ -194,8 +204,10 @@ def test_sweep_into_a_database_that_cannot_be_written(db, why, tmp_path, capsys)
 
 def test_json_tells_infinity_and_nan_from_missing(tmp_path, capsys):
     "An infinite K_F and a NaN loss are written as \"Infinity\" and \"NaN\", a missing value as null; strict JSON."
-    ResultStore(tmp_path/"r.db").record(dict(run_id="r1", sweep="x", status="done", config={"dataset": "digits", "n_train": 40},
-                                             result={"k_f": float("inf"), "test_loss": float("nan"), "d_repr": None, "d_data": 7.5}))
+    ResultStore(tmp_path/"r.db").record(dict(run_id="r1", sweep="x", status="done",
+                                             config={"dataset": "digits", "n_train": 40},
+                                             result={"k_f": float("inf"), "test_loss": float("nan"), "d_repr": None,
+                                                     "d_data": 7.5}))
     assert main(["results", str(tmp_path/"r.db"), "--json"]) == 0
     text = capsys.readouterr().out
     row, = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
@@ -222,7 +234,8 @@ def test_measure_json_writes_an_infinite_label_sharpness(tmp_path, capsys):
     (["measure", "digits", "--n", "200", "--quiet", "--plot", "{tmp}/none/x.png"], "none is not a folder"),
 ])
 def test_an_output_that_cannot_be_written(argv, why, tmp_path, capsys):
-    ResultStore(tmp_path/"r.db").record(dict(run_id="r1", sweep="x", status="done", config={"n_train": 40}, result={"x": 1.0}))
+    ResultStore(tmp_path/"r.db").record(dict(run_id="r1", sweep="x", status="done", config={"n_train": 40},
+                                             result={"x": 1.0}))
     argv = [a.format(db=tmp_path/"r.db", tmp=tmp_path) for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -273,7 +286,8 @@ def test_datasets_command_lists_the_data(data):
 
 def test_datasets_command_survives_bad_files(bad_data_folder):
     "`intrinsic-props datasets` on a folder with bad files lists the rest, exits 0 and names each bad file on stderr."
-    res = subprocess.run(["intrinsic-props", "datasets", "--root", str(bad_data_folder), "--json"], capture_output=True, text=True)
+    res = subprocess.run(["intrinsic-props", "datasets", "--root", str(bad_data_folder), "--json"], capture_output=True,
+                         text=True)
     assert res.returncode == 0, res.stderr
     assert "toy" in {r["name"] for r in json.loads(res.stdout)}
     assert all(f"{name}.npz" in res.stderr for name in ("junk", "cut", "nosplit")), res.stderr
@@ -284,7 +298,8 @@ def test_datasets_command_survives_bad_files(bad_data_folder):
 def test_sweep_and_results_from_the_shell(tmp_path):
     "`intrinsic-props sweep` stores every run of a specification; `intrinsic-props results` prints them, one row each."
     spec = tmp_path/"cli.yaml"
-    spec.write_text(yaml.safe_dump(dict(name="cli", datasets=[{"name": "digits", "classes": ["3", "8"]}], models=["small_cnn"],
+    spec.write_text(yaml.safe_dump(dict(name="cli", datasets=[{"name": "digits", "classes": ["3", "8"]}],
+                                        models=["small_cnn"],
                                         n_train=[40, 60], seeds=[0], data={"n_test": 30}, train={"epochs": 2},
                                         attack={"pgd_steps": 3})))
     db = tmp_path/"cli.db"

@@ -59,7 +59,8 @@ def test_medmnist_download_uses_medmnist(tmp_path, monkeypatch):
         def __init__(self, split, download, root):
             rng = np.random.default_rng(1)
             np.savez(f"{root}/breastmnist.npz", **{f"{s}_{k}": a for s in ("train", "val", "test")
-                     for k, a in (("images", rng.integers(0, 256, (8, 28, 28), dtype=np.uint8)), ("labels", np.arange(8)[:, None] % 2))})
+                     for k, a in (("images", rng.integers(0, 256, (8, 28, 28), dtype=np.uint8)),
+                                  ("labels", np.arange(8)[:, None] % 2))})
     monkeypatch.setitem(sys.modules, "medmnist", types.SimpleNamespace(BreastMNIST=FakeBreastMNIST))
     ds = load_dataset("breastmnist", "val", root=tmp_path)
     assert ds.classes == ["malignant", "normal/benign"] and ds.counts == {"malignant": 4, "normal/benign": 4}
@@ -73,14 +74,16 @@ def test_failed_download_names_every_place_and_the_reason(tmp_path, monkeypatch)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path/"cache"))
     with pytest.raises(FileNotFoundError) as e: load_dataset("fashion-mnist")
     msg = str(e.value)
-    for place in (tmp_path/"shelf"/"fashion-mnist.npz", tmp_path/"cache"/"intrinsic_props"/"fashion-mnist.npz", tmp_path/"no-debian"):
+    for place in (tmp_path/"shelf"/"fashion-mnist.npz", tmp_path/"cache"/"intrinsic_props"/"fashion-mnist.npz",
+                  tmp_path/"no-debian"):
         assert str(place) in msg
     assert "network is unreachable" in msg
 
 
 def _write_idx(path, arr):
     with gzip.open(path, "wb") as f:
-        f.write(b"\0\0\x08" + bytes([arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.astype(np.uint8).tobytes())
+        f.write(b"\0\0\x08"
+                + bytes([arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.astype(np.uint8).tobytes())
 
 
 def test_fashion_mnist_from_debian_idx_files(tmp_path, monkeypatch):
@@ -101,12 +104,14 @@ def test_bad_arrays_are_refused():
     with pytest.raises(ValueError, match="NaN/inf"): from_arrays(np.full((2, 4, 4), np.inf), [0, 1])
     with pytest.raises(ValueError, match="labels must be 1-D"): from_arrays(np.zeros((2, 4, 4)), np.zeros((2, 3), int))
     with pytest.raises(ValueError, match="N×H×W, N×C×H×W or N×H×W×C"): from_arrays(np.zeros((2, 4)), [0, 1])
-    with pytest.raises(ValueError, match="domain must be one of"): from_arrays(np.zeros((2, 4, 4)), [0, 1], domain="satellite")
+    with pytest.raises(ValueError, match="domain must be one of"):
+        from_arrays(np.zeros((2, 4, 4)), [0, 1], domain="satellite")
 
 
 def test_wrong_layout_npz(tmp_path):
     np.savez(tmp_path/"x.npz", images=np.zeros((2, 4, 4)), labels=np.zeros(2))
-    with pytest.raises(ValueError, match=r"has no split 'train'.*arrays \['images', 'labels'\]"): data_module.from_npz(tmp_path/"x.npz")
+    with pytest.raises(ValueError, match=r"has no split 'train'.*arrays \['images', 'labels'\]"):
+        data_module.from_npz(tmp_path/"x.npz")
     with pytest.raises(FileNotFoundError, match="no npz file"): data_module.from_npz(tmp_path/"missing.npz")
 
 
@@ -132,7 +137,8 @@ def test_binary_task_is_balanced_disjoint_and_reproducible(digits, n_train, n_te
 
 def test_test_data_must_hold_the_classes(digits):
     other = from_arrays(np.zeros((4, 8, 8), np.uint8), [0, 0, 1, 1], ["0", "1"], name="tiny")
-    with pytest.raises(ValueError, match="class '7' is not in tiny"): binary_task(digits, ("0", "7"), 10, 2, test_data=other)
+    with pytest.raises(ValueError, match="class '7' is not in tiny"):
+        binary_task(digits, ("0", "7"), 10, 2, test_data=other)
     with pytest.raises(ValueError, match="has 2 images in tiny/data; the task needs 3 .*lower n_test"):
         binary_task(digits, ("0", "1"), 10, 6, test_data=other)
 
@@ -150,7 +156,8 @@ def test_mixed_bit_depths_share_one_range(tmp_path, others):
     "A 16-bit grayscale PNG beside 8-bit gray or RGB ones: each image on 0…65535 by its own format's range, with a warning."
     from intrinsic_props.data import from_folder
     _save(tmp_path/"a"/"deep.png", np.array([[0, 65535], [32768, 1]], np.uint16))
-    arrays = {"gray8": np.array([[0, 255], [128, 1]], np.uint8), "rgb8": np.repeat(np.array([[0, 255], [128, 1]], np.uint8)[..., None], 3, -1)}
+    arrays = {"gray8": np.array([[0, 255], [128, 1]], np.uint8),
+              "rgb8": np.repeat(np.array([[0, 255], [128, 1]], np.uint8)[..., None], 3, -1)}
     for name in others: _save(tmp_path/"b"/f"{name}.png", arrays[name])
     with pytest.warns(UserWarning, match=rf"{len(others)} 8-bit .* and 1 16-bit \(e.g. deep.png\).*onto 0…65535"):
         ds = from_folder(tmp_path)
@@ -187,7 +194,8 @@ def test_intensity_range_is_checked(rng, match):
 
 
 def test_duplicate_class_names_are_refused():
-    with pytest.raises(ValueError, match="'1' 2 times"): from_arrays(np.zeros((2, 4, 4)), [0, 1], [1, "1"])  # names are compared as text
+    # names are compared as text
+    with pytest.raises(ValueError, match="'1' 2 times"): from_arrays(np.zeros((2, 4, 4)), [0, 1], [1, "1"])
 
 
 @settings(max_examples=30, deadline=None)
@@ -204,7 +212,8 @@ def test_max_scaling_from_zero_is_the_papers(seed, n):
 def test_max_scaling_of_negative_images():
     "Images below zero are stretched from the range's black, not zeroed; only images at black are blank, and the warning says so."
     x = torch.tensor([[[[-3.0, -1.0]]], [[[-3.0, -3.0]]], [[[-2.0, 5.0]]]])
-    with pytest.warns(UserWarning, match=r"1 blank image\(s\) \(every value -3, the black of the intensity range; e.g. index \[1\]\)"):
+    with pytest.warns(UserWarning,
+                      match=r"1 blank image\(s\) \(every value -3, the black of the intensity range; e.g. index \[1\]\)"):
         p = data_module.preprocess(from_arrays(x, [0, 1, 0], intensity_range=(-3, 5)), scale="max")
     assert torch.allclose(p.images.flatten(), torch.tensor([0.0, 255.0, 0.0, 0.0, 255/8, 255.0]))
 
@@ -230,7 +239,8 @@ def test_damaged_npz_is_a_clear_error(tmp_path):
     at = raw.index(b"train_images.npy") + len(b"train_images.npy") + 20  # inside the deflate stream
     raw[at:at + 64] = bytes(64)
     (tmp_path/"x.npz").write_bytes(bytes(raw))
-    with pytest.raises(ValueError, match=r"x.npz as an npz file \(zlib.error.*damaged or incomplete"): data_module.from_npz(tmp_path/"x.npz")
+    with pytest.raises(ValueError, match=r"x.npz as an npz file \(zlib.error.*damaged or incomplete"):
+        data_module.from_npz(tmp_path/"x.npz")
 
 
 def test_bad_files_in_the_data_folder_do_not_hide_the_others(bad_data_folder):

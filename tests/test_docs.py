@@ -51,12 +51,15 @@ def test_sidebar_is_current():
 
 def test_sidebar_order():
     "Home page first, then top-level notebooks, then tutorials, the library and the paper, each by number."
-    rels = ["index.ipynb", "paper/20_properties.ipynb", "api/01_neighbors.ipynb", "api/00_data.ipynb", "tutorials/first_steps.ipynb",
+    rels = ["index.ipynb", "paper/20_properties.ipynb", "api/01_neighbors.ipynb", "api/00_data.ipynb",
+            "tutorials/first_steps.ipynb",
             "api/04b_measure.ipynb", "api/04_synthetic.ipynb", "extra/notes.ipynb", "99_misc.ipynb"]
     assert build_docs.sidebar(rels) == [
         "index.ipynb", "99_misc.ipynb",
         {"section": "Tutorials", "contents": ["tutorials/first_steps.ipynb"]},
-        {"section": "Library", "contents": ["api/00_data.ipynb", "api/01_neighbors.ipynb", "api/04_synthetic.ipynb", "api/04b_measure.ipynb"]},
+        {"section": "Library",
+         "contents": ["api/00_data.ipynb", "api/01_neighbors.ipynb", "api/04_synthetic.ipynb",
+                      "api/04b_measure.ipynb"]},
         {"section": "The paper", "contents": ["paper/20_properties.ipynb"]},
         {"section": "Extra", "contents": ["extra/notes.ipynb"]}]
 
@@ -83,7 +86,8 @@ def _fresh() -> bool:
     "Whether _docs/ was built after the last change to a notebook, the symbol index, the settings or the build script."
     home = DOCS/"index.html"
     if not home.exists(): return False
-    sources = [*(ROOT/"nbs").rglob("*.ipynb"), ROOT/"intrinsic_props"/"_modidx.py", ROOT/"settings.ini", ROOT/"tools"/"build_docs.py"]
+    sources = [*(ROOT/"nbs").rglob("*.ipynb"), ROOT/"intrinsic_props"/"_modidx.py", ROOT/"settings.ini",
+               ROOT/"tools"/"build_docs.py"]
     return home.stat().st_mtime > max(f.stat().st_mtime for f in sources)
 
 
@@ -181,7 +185,8 @@ def check(site:Path, states:dict, symbols:list) -> list[str]:
         problems += [f"{rel}: raw TeX in the text: …{s['text'][max(0, m.start()-40):m.end()+40]!r}…" for m in RAW_TEX.finditer(s["text"])]
         if s["errorOutputs"]: problems.append(f"{rel}: {s['errorOutputs']} error output(s) committed in the notebook")
         if s["prompts"]: problems.append(f"{rel}: input prompts shown")
-        if re.search(r"^\s*(title|description|output-file):", s["text"], re.M): problems.append(f"{rel}: front matter shown as text")
+        if re.search(r"^\s*(title|description|output-file):", s["text"], re.M):
+            problems.append(f"{rel}: front matter shown as text")
         for href in s["links"]:
             u = urlparse(href)
             if u.scheme != "file": continue
@@ -196,7 +201,8 @@ def check(site:Path, states:dict, symbols:list) -> list[str]:
         if s is None: problems.append(f"{mod}.{name}: its page {page} was not built"); continue
         hits = [e for e in s["entries"] if e["name"] == name]
         if len(hits) != 1: problems.append(f"{mod}.{name}: {len(hits)} entries on {page} (want 1)"); continue
-        if not hits[0]["signature"]: problems.append(f"{mod}.{name}: its entry on {page} has no signature with its docments")
+        if not hits[0]["signature"]:
+            problems.append(f"{mod}.{name}: its entry on {page} has no signature with its docments")
         if anchor not in s["ids"]: problems.append(f"{mod}.{name}: nbdev's anchor {page}#{anchor} is missing")
     return problems
 
@@ -206,7 +212,8 @@ def test_every_page_in_chromium(site, tmp_path):
     exe = _chromium()
     SHOTS.mkdir(exist_ok=True)
     assert (site/"index.html").exists(), "no home page"
-    shots = {"home.png": ("index.html", None), "chapter.png": (_chapter_page(site), None), "api.png": ("intrinsic_dim.html", "mle")}
+    shots = {"home.png": ("index.html", None), "chapter.png": (_chapter_page(site), None),
+             "api.png": ("intrinsic_dim.html", "mle")}
     states, problems = browse(site, exe, tmp_path/"profile", shots)
     symbols = _public_symbols()
     problems += check(site, states, symbols)
@@ -226,7 +233,8 @@ def test_browser_check_can_fail(tmp_path):
     states, problems = browse(site, exe, tmp_path/"profile")
     problems += check(site, states, [("f", "index.html", "f", "m"), ("g", "index.html", "g", "m")])
     text = "\n".join(problems)
-    for want in ["JavaScript error", "broken link missing.html", "broken anchor index.html#nowhere", "image does not load",
+    for want in ["JavaScript error", "broken link missing.html", "broken anchor index.html#nowhere",
+                 "image does not load",
                  "formula not typeset", "raw TeX", "m.f: its entry on index.html has no signature", "m.g: 0 entries"]:
         assert want in text, f"not reported: {want}\n{text}"
     assert "#here" not in text

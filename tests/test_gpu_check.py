@@ -10,12 +10,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT/"benchmarks"))
 from gpu_check import HostSyncs  # noqa: E402
 
-CHECKS = {"device", "precision", "autocast", "neighbours", "scale", "default", "memory", "paper", "sharpness", "training",
+CHECKS = {"device", "precision", "autocast", "neighbours", "scale", "default", "memory", "paper", "sharpness",
+          "training",
           "throughput", "attacks", "pgd", "bench"}
 
 
 def test_cpu_dry_run_passes_every_check(tmp_path):
-    run = subprocess.run([sys.executable, str(ROOT/"benchmarks"/"gpu_check.py"), "--cpu-dry-run", "--json", str(tmp_path/"r.json")],
+    run = subprocess.run([sys.executable, str(ROOT/"benchmarks"/"gpu_check.py"), "--cpu-dry-run", "--json",
+                          str(tmp_path/"r.json")],
                          capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert run.returncode == 0, run.stdout + run.stderr
     rows = json.loads((tmp_path/"r.json").read_text())["rows"]

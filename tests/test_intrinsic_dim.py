@@ -10,7 +10,8 @@ from hypothesis import given, settings, strategies as st
 from sklearn.base import clone
 
 from intrinsic_props.data import DuplicatesWarning, from_arrays
-from intrinsic_props.intrinsic_dim import (MLE, TwoNN, confidence_interval, deduplicate, dimension_vs_k, find_near_duplicates,
+from intrinsic_props.intrinsic_dim import (MLE, TwoNN, confidence_interval, deduplicate, dimension_vs_k,
+                                           find_near_duplicates,
                                            knn_distances, make_estimator, relative_difference)
 
 TOL = 1e-6  # agreement required with scikit-dimension where the definitions coincide
@@ -283,7 +284,8 @@ def test_bootstrap_interval_width_matches_the_spread_over_independent_samples():
 def test_dimension_vs_k_reuses_one_neighbour_search():
     x = curved(300, 3)
     table = dimension_vs_k(precomputed(x, 30), ks=[5, 30], pools=["mle"], unbiased=True, n_boot=0)
-    assert table.dimension.tolist() == pytest.approx([MLE(5, "mle", True).fit(x).dimension_, MLE(30, "mle", True).fit(x).dimension_])
+    assert table.dimension.tolist() == pytest.approx([MLE(5, "mle", True).fit(x).dimension_,
+                                                      MLE(30, "mle", True).fit(x).dimension_])
     assert table.low.isna().all()
     with pytest.raises(ValueError, match="hold 30 per point but 40"):
         dimension_vs_k(precomputed(x, 30), ks=[5, 40])
@@ -359,12 +361,15 @@ def test_authors_mode_is_ours_without_copies(n, d, k, seed):
     k = min(k, n - 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for a, b in ((MLE(k, "mle", True), MLE(k, "mle", True, "skip_zero")), (MLE(k, "mean"), MLE(k, "mean", False, "skip_zero")),
-                     (TwoNN(discard=0), TwoNN(discard=0, duplicates="skip_zero")), (TwoNN(), TwoNN(duplicates="skip_zero"))):
+        for a, b in ((MLE(k, "mle", True), MLE(k, "mle", True, "skip_zero")),
+                     (MLE(k, "mean"), MLE(k, "mean", False, "skip_zero")),
+                     (TwoNN(discard=0), TwoNN(discard=0, duplicates="skip_zero")),
+                     (TwoNN(), TwoNN(duplicates="skip_zero"))):
             nb = precomputed(x, k)
             a.fit(nb), b.fit(nb)
             assert a.dimension_ == b.dimension_
-            assert np.array_equal(getattr(a, "dimension_pw_", getattr(a, "mu_", None)), getattr(b, "dimension_pw_", getattr(b, "mu_", None)))
+            assert np.array_equal(getattr(a, "dimension_pw_", getattr(a, "mu_", None)),
+                                  getattr(b, "dimension_pw_", getattr(b, "mu_", None)))
 
 
 def test_authors_mode_needs_neighbors_past_the_copies():
@@ -400,7 +405,8 @@ def test_scikit_learn_check_estimator():
     from sklearn.utils.estimator_checks import check_estimator
     if tuple(int(p) for p in sklearn.__version__.split(".")[:2]) < (1, 6):
         pytest.skip("expected_failed_checks needs scikit-learn ≥ 1.6")
-    EXPECTED_FAILURES = {}  # check name -> why; e.g. "check_methods_subset_invariance": "needs transform" where one exists
+    # check name -> why; e.g. "check_methods_subset_invariance": "needs transform" where one exists
+    EXPECTED_FAILURES = {}
     for est in (MLE(k=3), TwoNN()):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -418,7 +424,8 @@ def with_dict(x):
 
 
 REFUSED = {"sparse": (TypeError, "dense data is required"), "complex": (ValueError, "Complex data not supported"),
-           "dict": (TypeError, "argument must be a string or a (real )?number"), "one": (ValueError, r"Found array with 1 sample\(s\)"),
+           "dict": (TypeError, "argument must be a string or a (real )?number"),
+           "one": (ValueError, r"Found array with 1 sample\(s\)"),
            "empty": (ValueError, r"Found array with 0 sample\(s\)"), "nofeatures": (ValueError, r"0 feature\(s\)")}
 SHOWN = {("MLE", "sparse"), ("TwoNN", "complex"), ("MLE", "one")}  # in the notebook
 
@@ -437,6 +444,8 @@ def test_n_features_in_for_every_input():
     from intrinsic_props.neighbors import neighbors
     images = np.random.default_rng(0).uniform(size=(60, 1, 4, 4))
     ds = from_arrays(images, np.zeros(60, dtype=int), channels_last=False)
-    for X in (images.reshape(60, -1), torch.from_numpy(images.reshape(60, -1)), ds, neighbors(ds.flat(), k=3), images.reshape(60, -1).astype(object)):
+    for X in (images.reshape(60, -1), torch.from_numpy(images.reshape(60, -1)), ds, neighbors(ds.flat(), k=3),
+              images.reshape(60, -1).astype(object)):
         assert MLE(k=3).fit(X).n_features_in_ == 16
-    assert not hasattr(MLE(k=3).fit(precomputed(images.reshape(60, -1), 3)), "n_features_in_")  # a bare table does not know D
+    # a bare table does not know D
+    assert not hasattr(MLE(k=3).fit(precomputed(images.reshape(60, -1), 3)), "n_features_in_")

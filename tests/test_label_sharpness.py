@@ -101,6 +101,7 @@ def test_sampled_leaves_out_identical_pairs_of_different_classes(case, seed, cop
     y[-1] = y[y != y[0]][0]  # the last copy of image 0 has another label
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        s = sampled_label_sharpness(x, y, m=len(x), batch_size=1, seed=seed)  # batch size 1: every ordered pair is compared
+        # batch size 1: every ordered pair is compared
+        s = sampled_label_sharpness(x, y, m=len(x), batch_size=1, seed=seed)
     assert s.n_identical > 0 and any("identical images with different labels" in str(w.message) for w in caught)
     assert math.isfinite(s.value) and s.value == pytest.approx(brute_force(x, y, distinct_only=True), rel=1e-12)

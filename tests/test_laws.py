@@ -43,7 +43,8 @@ def test_clustered_law_intervals_cover_the_truth(datasets_per_domain, repeats, l
 
 def test_independent_intervals_undercover_when_datasets_share_errors():
     "Why intervals are clustered: treating a dataset's runs as independent gives far too narrow intervals."
-    coverage = np.mean([covers(law_ols(simulate_sweep(datasets_per_domain=8, seed=s), None), LAW) for s in range(200)], axis=0)
+    coverage = np.mean([covers(law_ols(simulate_sweep(datasets_per_domain=8, seed=s), None), LAW) for s in range(200)],
+                       axis=0)
     assert coverage[2] < 0.75, coverage
 
 
@@ -90,7 +91,8 @@ def test_representation_law_recovery():
         rng = np.random.default_rng(s)
         y = 2 - np.log(sweep.n_train)/sweep.d_repr + rng.normal(0, 0.2, sweep.dataset.nunique())[pd.factorize(sweep.dataset)[0]] \
             + rng.normal(0, 0.2, len(sweep))
-        hits.append(covers(fit_ols(law_terms(sweep, "d_repr", None), y, sweep.dataset), pd.Series({"intercept": 2.0, "log n_train/d_repr": -1.0})))
+        hits.append(covers(fit_ols(law_terms(sweep, "d_repr", None), y, sweep.dataset),
+                           pd.Series({"intercept": 2.0, "log n_train/d_repr": -1.0})))
     coverage = np.mean(hits, axis=0)
     assert ((coverage > 0.88) & (coverage < 0.995)).all(), coverage
 

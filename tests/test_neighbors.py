@@ -75,7 +75,8 @@ def test_matches_sklearn_on_real_images(data):
     at_hand = data
     for name, n in (("chest-xray-pneumonia-64", 800), ("cifar10", 800), ("breastmnist", None)):
         data = at_hand.load(name)
-        if name == "cifar10" and not at_hand.shelf: data = preprocess(data, channels=3)  # the RGB path, on a gray sample
+        # the RGB path, on a gray sample
+        if name == "cifar10" and not at_hand.shelf: data = preprocess(data, channels=3)
         if n: data = data[torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:n]]
         for x in (data.images.reshape(len(data), -1), data.flat()/255):
             nb = neighbors(x, data.labels, k=20)
@@ -216,7 +217,8 @@ def test_floor32_keeps_float32_comparisons_exact(x, t, ulps):
     "Comparing float32 distances with thresholds rounded down to float32 selects what the float64 comparison selects."
     from intrinsic_props.neighbors import _floor32
     x32 = torch.tensor([x], dtype=torch.float32)
-    near = float(np.nextafter(np.float64(x), np.inf if ulps > 0 else -np.inf)) if ulps else x  # thresholds next to x too
+    # thresholds next to x too
+    near = float(np.nextafter(np.float64(x), np.inf if ulps > 0 else -np.inf)) if ulps else x
     for t64 in (torch.tensor([t], dtype=torch.float64), torch.tensor([near], dtype=torch.float64)):
         assert bool(x32 <= _floor32(t64)) == (x <= float(t64))
 
@@ -252,7 +254,8 @@ def test_a_callers_autocast_does_not_change_the_pass(precision):
     plain = neighbors(x, y, k=10, margin=0, precision=precision)
     with torch.autocast("cpu", dtype=torch.bfloat16): inside = neighbors(x, y, k=10, margin=0, precision=precision)
     assert plain.n_uncapped > 0
-    for name in ("indices", "distances", "other_index", "other_distance"): assert torch.equal(getattr(inside, name), getattr(plain, name)), name
+    for name in ("indices", "distances", "other_index", "other_distance"):
+        assert torch.equal(getattr(inside, name), getattr(plain, name)), name
 
 
 def test_the_plan_counts_pytorchs_cached_blocks(monkeypatch):
@@ -272,7 +275,8 @@ def test_a_million_images_fit_an_h200():
     B, peak, scratch = plan_memory(n, 4096, 65, 24, torch.device("cuda"), copy_bytes=n*4096, memory=budget)
     assert B*n <= INDEX_CAP < (B + 1)*n and B == 2147
     assert peak == 4*n*4096 + 12*n*90 + n*4096 + 48*65*n + 4*B*n < 32*2**30 < budget
-    assert scratch == 4*B*n  # the scratch buffers take the panel's place: the uncapped rows' chunks stay under 2^31 elements too
+    # the scratch buffers take the panel's place: the uncapped rows' chunks stay under 2^31 elements too
+    assert scratch == 4*B*n
 
 
 def test_stages_are_timed():
@@ -294,7 +298,8 @@ def tensor_core_products(a:torch.Tensor, b:torch.Tensor, group:int=4) -> torch.T
     from intrinsic_props.neighbors import truncate_tf32_
     a, b = truncate_tf32_(a.clone()).double(), truncate_tf32_(b.clone()).double()
     acc = torch.zeros(len(a), len(b), dtype=torch.float32)
-    for s in range(0, a.shape[1], group): acc = round_toward_zero(acc.double() + a[:, s:s + group] @ b[:, s:s + group].T)
+    for s in range(0, a.shape[1], group):
+        acc = round_toward_zero(acc.double() + a[:, s:s + group] @ b[:, s:s + group].T)
     return acc
 
 

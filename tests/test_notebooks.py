@@ -15,7 +15,8 @@ from nbdev.process import NBProcessor
 ROOT = Path(__file__).resolve().parent.parent
 NBS = sorted(Path(p) for p in nbglob(ROOT/"nbs"))  # as nbdev selects them (settings.ini's `recursive`)
 # A cell that calls a plotting function must show a figure.
-PLOTS = re.compile(r"^(?!\s*(def |#)).*\b(plt\.(plot|imshow|subplots|figure|scatter|hist)|sns\.\w+plot|plot_\w+\(|\.plot\()", re.M)
+PLOTS = re.compile(r"^(?!\s*(def "
+                   r"|#)).*\b(plt\.(plot|imshow|subplots|figure|scatter|hist)|sns\.\w+plot|plot_\w+\(|\.plot\()", re.M)
 
 
 def skipped(cell, flags:set) -> bool:

@@ -60,7 +60,8 @@ def stop(cluster:Cluster):
             try: os.kill(pid, sig)
             except ProcessLookupError: pass
         deadline = time.time() + grace
-        while time.time() < deadline and any("<defunct>" not in a for a in cluster.processes().values()): time.sleep(0.3)
+        while time.time() < deadline and any("<defunct>" not in a for a in cluster.processes().values()):
+            time.sleep(0.3)
     cluster.head.wait(timeout=30)
 
 
@@ -71,7 +72,8 @@ def cluster():
     env["RAY_TMPDIR"] = str(folder)
     port, client_port = free_port(), free_port()
     log = open(folder/"head.log", "w")
-    head = subprocess.Popen([str(RAY), "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(port),
+    head = subprocess.Popen([str(RAY), "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port",
+                             str(port),
                              "--ray-client-server-port", str(client_port), "--num-cpus", "2", "--num-gpus", "0",
                              "--object-store-memory", str(200*2**20), "--include-dashboard", "false",
                              "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats"],

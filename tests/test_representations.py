@@ -20,7 +20,8 @@ def test_resnet_penultimate_is_layer4_before_pooling(digits32):
     model = build_model("resnet18", 1, seed=0).eval()
     x = digits32.images.float()
     with torch.no_grad():
-        stem = nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool, model.layer1, model.layer2, model.layer3, model.layer4)
+        stem = nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool, model.layer1, model.layer2,
+                             model.layer3, model.layer4)
         expected = stem(x).flatten(1)
     torch.testing.assert_close(activations(model, digits32), expected)
     assert expected.shape == (20, 512)
@@ -72,7 +73,8 @@ def linear_subspace_set(dim, n=600, pixels=64, seed=0):
     rng = np.random.default_rng(seed)
     basis = np.linalg.qr(rng.normal(size=(pixels, dim)))[0]
     x = 0.5 + 0.1*(rng.uniform(-1, 1, (n, dim)) @ basis.T)
-    return ImageSet(torch.tensor(x, dtype=torch.float32).reshape(n, 1, 8, 8), torch.arange(n) % 2, ["a", "b"], intensity_range=(0, 1))
+    return ImageSet(torch.tensor(x, dtype=torch.float32).reshape(n, 1, 8, 8), torch.arange(n) % 2, ["a", "b"],
+                    intensity_range=(0, 1))
 
 
 @pytest.mark.parametrize("dim", [2, 5])

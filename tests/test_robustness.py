@@ -31,7 +31,8 @@ def image_set(n=16, channels=1, low=0.0, high=1.0, seed=0, uint8=False):
 def test_adversarial_images_stay_in_the_ball_and_the_range(eps, low, width, method, seed):
     data = image_set(low=low, high=low + width, seed=seed)
     adv = attack(tiny_cnn(seed=seed), data, eps, method).images
-    rounding = 4*torch.finfo(torch.float32).eps*(abs(low) + width)  # float32 images: a perturbation is exact only to this
+    # float32 images: a perturbation is exact only to this
+    rounding = 4*torch.finfo(torch.float32).eps*(abs(low) + width)
     assert (adv - data.images).abs().max() <= eps*width*(1 + 1e-5) + rounding
     assert adv.min() >= low and adv.max() <= low + width
 
@@ -160,7 +161,8 @@ def test_pgd_keeps_the_best_iterate_without_host_syncs():
     from gpu_check import HostSyncs
     model, data = tiny_cnn(), image_set(n=64)
     x, y = data.images, data.labels
-    with HostSyncs() as syncs: ours = pgd(model, x, y, 0.05, (0, 1), steps=7, generator=torch.Generator().manual_seed(3))
+    with HostSyncs() as syncs: ours = pgd(model, x, y, 0.05, (0, 1), steps=7,
+                                          generator=torch.Generator().manual_seed(3))
     assert syncs.ops == []
     with HostSyncs() as syncs: before = masked_pgd(model, x, y, 0.05, (0, 1), 7, torch.Generator().manual_seed(3))
     assert "index_put_" in syncs.ops and "index" in syncs.ops  # what the detector sees in the old update

@@ -54,8 +54,10 @@ def test_datasets_imports_no_torch():
 def test_results_imports_no_torch(tmp_path):
     "`intrinsic-props results DB` reads SQLite (the results database): pandas, but no torch or scikit-learn."
     db = tmp_path/"small.db"
-    ResultStore(db).record(dict(run_id="r1", sweep="demo", status="done", config={"dataset": "digits", "classes": ["0", "1"],
-                                "model": "small_cnn", "n_train": 40, "seed": 0}, result={"test_loss": 0.12}, seconds=2.0))
+    ResultStore(db).record(dict(run_id="r1", sweep="demo", status="done",
+                                config={"dataset": "digits", "classes": ["0", "1"],
+                                "model": "small_cnn", "n_train": 40, "seed": 0}, result={"test_loss": 0.12},
+                                seconds=2.0))
     modules, res = imports(CLI, "results", str(db), "--csv")
     assert res.returncode == 0, res.stderr
     assert "r1,demo,done" in res.stdout

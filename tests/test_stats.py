@@ -9,7 +9,8 @@ from hypothesis import given, settings, strategies as st
 from scipy import stats
 
 from intrinsic_props.intrinsic_dim import MLE, confidence_interval
-from intrinsic_props.stats import (Interval, fisher_ci, fit_ols, fit_quantile, pearson, percentile_interval, quantile_coef,
+from intrinsic_props.stats import (Interval, fisher_ci, fit_ols, fit_quantile, pearson, percentile_interval,
+                                   quantile_coef,
                                    wilson_ci)
 
 
@@ -32,7 +33,8 @@ def test_percentile_interval_is_numpys_quantiles(values, level):
 
 x = np.random.default_rng(0).normal(size=(60, 2))
 LEVEL_CHECKS = {"fit_ols": lambda level: fit_ols(pd.DataFrame({"x": x[:, 0]}), x[:, 1], level=level),
-                "fit_quantile": lambda level: fit_quantile(pd.DataFrame({"x": x[:, 0]}), x[:, 1], level=level, n_boot=10),
+                "fit_quantile": lambda level: fit_quantile(pd.DataFrame({"x": x[:, 0]}), x[:, 1], level=level,
+                                                           n_boot=10),
                 "pearson": lambda level: pearson(x[:, 0], x[:, 1], level=level, n_boot=10),
                 "fisher_ci": lambda level: fisher_ci(0.5, 30, level),
                 "wilson_ci": lambda level: wilson_ci(3, 10, level),
@@ -40,7 +42,8 @@ LEVEL_CHECKS = {"fit_ols": lambda level: fit_ols(pd.DataFrame({"x": x[:, 0]}), x
                 "confidence_interval": lambda level: confidence_interval(MLE(k=5).fit(x), n_boot=10, level=level)}
 
 
-@pytest.mark.parametrize("name,level", [(name, level) for name in LEVEL_CHECKS for level in (0, 1, 95, -0.5, float("nan"))
+@pytest.mark.parametrize("name,level",
+                         [(name, level) for name in LEVEL_CHECKS for level in (0, 1, 95, -0.5, float("nan"))
                                         if (name, level) != ("percentile_interval", 95)])  # the notebook shows it
 def test_every_interval_checks_its_level_in_one_place(name, level):
     with pytest.raises(ValueError, match=r"level must lie in \(0, 1\), got "):

@@ -22,7 +22,8 @@ def test_closed_form_distance_is_the_pixel_distance(d, size, seed):
     freqs, amps = grating_frequencies(d, size), rng.uniform(0.01, 1, d)
     z = rng.uniform(-10, 10, (10, d))
     im = grating_images(z, freqs, amps, size)
-    np.testing.assert_allclose(np.linalg.norm(im[:5] - im[5:], axis=(1, 2)), grating_distance(z[:5], z[5:], amps, size), rtol=1e-9)
+    np.testing.assert_allclose(np.linalg.norm(im[:5] - im[5:], axis=(1, 2)), grating_distance(z[:5], z[5:], amps, size),
+                               rtol=1e-9)
 
 
 def test_frequencies_are_distinct_below_nyquist_and_lowest_first():
@@ -82,7 +83,8 @@ def test_sharpness_scales_with_gap_and_amplitude_as_constructed():
 
 @pytest.mark.parametrize("kwargs,message", [
     (dict(gap=0), "gap must lie in"), (dict(gap=math.pi/2), "gap must lie in"),
-    (dict(phase_range=1.0, gap=0.5), "gap must lie in \\(0, 0.5\\)"), (dict(amplitudes=[0.1, 0.1]), "amplitudes must be 3 positive"),
+    (dict(phase_range=1.0, gap=0.5), "gap must lie in \\(0, 0.5\\)"),
+    (dict(amplitudes=[0.1, 0.1]), "amplitudes must be 3 positive"),
     (dict(amplitudes=[0.1, -0.1, 0.1]), "amplitudes must be 3 positive"), (dict(n=1), "at least 2 images"),
 ])
 def test_bad_parameters(kwargs, message):

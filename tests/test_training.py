@@ -10,7 +10,8 @@ from torch import nn
 
 from intrinsic_props.data import BinaryTask, binary_task, load_dataset
 from intrinsic_props.models import build_model
-from intrinsic_props.training import (PRESETS, TrainResult, TrainSettings, TrainingDiverged, batch_indices, cudnn_autotune,
+from intrinsic_props.training import (PRESETS, TrainResult, TrainSettings, TrainingDiverged, batch_indices,
+                                      cudnn_autotune,
                                       device_batches, evaluate, load_weights, save_weights, train, train_settings)
 
 
@@ -58,7 +59,8 @@ def test_uint8_and_float_images_in_the_same_units_train_identically():
     "The model-input convention: uint8 pixels become floats of the same value, nothing else."
     task = binary_task(load_dataset("digits"), classes=("3", "8"), n_train=64, n_test=32, seed=0, scale=None)
     assert task.train.images.dtype == torch.uint8
-    as_float = BinaryTask(replace(task.train, images=task.train.images.float()), replace(task.test, images=task.test.images.float()))
+    as_float = BinaryTask(replace(task.train, images=task.train.images.float()),
+                          replace(task.test, images=task.test.images.float()))
     assert curve(quick(build_model("small_cnn", 1, seed=0), task)) == curve(quick(build_model("small_cnn", 1, seed=0), as_float))
 
 
@@ -83,7 +85,9 @@ class NaNFrom(nn.Module):
 
 def test_divergence_names_the_epoch_and_the_settings(digits):
     settings = TrainSettings(epochs=3, batch_size=16, lr=0.01, preset="custom", arch="NaNFrom")
-    with pytest.raises(TrainingDiverged, match=r"diverged in epoch 2/3: mean training loss is nan \(NaNFrom, preset 'custom', lr=0.01, batch_size=16"):
+    with pytest.raises(TrainingDiverged,
+                       match=r"diverged in epoch 2/3: mean training loss is nan \(NaNFrom, preset 'custom', lr=0.01, "
+                             r"batch_size=16"):
         train(NaNFrom(start=5), digits, settings, progress=False)  # 4 batches per epoch: the 5th call is in epoch 2
 
 
@@ -104,7 +108,8 @@ def test_bad_settings_fail_before_training(digits, overrides, message):
 
 def test_unknown_preset_and_setting_are_named():
     with pytest.raises(ValueError, match="unknown preset 'fast'; known: paper, quick"): train_settings("fast", "resnet18")
-    with pytest.raises(TypeError, match="unknown settings \\['learning_rate'\\]"): train_settings("quick", "resnet18", learning_rate=1)
+    with pytest.raises(TypeError, match="unknown settings \\['learning_rate'\\]"):
+        train_settings("quick", "resnet18", learning_rate=1)
 
 
 def test_paper_preset_follows_the_protocol():
@@ -117,7 +122,8 @@ def test_paper_preset_follows_the_protocol():
 def test_nan_pixels_are_refused(digits):
     broken = replace(digits.train, images=digits.train.images.clone())
     broken.images[3, 0, 2, 2] = math.nan
-    with pytest.raises(ValueError, match="NaN/inf pixel values"): train(build_model("small_cnn", 1), BinaryTask(broken, digits.test))
+    with pytest.raises(ValueError, match="NaN/inf pixel values"): train(build_model("small_cnn", 1),
+                                                                        BinaryTask(broken, digits.test))
 
 
 def test_wrong_channels_are_refused_with_advice(digits):
@@ -126,7 +132,8 @@ def test_wrong_channels_are_refused_with_advice(digits):
 
 
 def test_empty_test_set_is_refused(digits):
-    with pytest.raises(ValueError, match="holds no images"): train(build_model("small_cnn", 1), BinaryTask(digits.train, digits.test[:0]))
+    with pytest.raises(ValueError, match="holds no images"): train(build_model("small_cnn", 1),
+                                                                   BinaryTask(digits.train, digits.test[:0]))
 
 
 def test_not_an_image_set_is_refused():
@@ -151,7 +158,8 @@ def test_result_round_trips_through_a_json_file(digits, tmp_path):
     result.to_json(tmp_path/"run.json")
     assert TrainResult.from_json(tmp_path/"run.json") == result
     stored = json.loads((tmp_path/"run.json").read_text())
-    assert set(stored) == {"settings", "task", "history", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds", "device"}
+    assert set(stored) == {"settings", "task", "history", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
+                           "seconds", "device"}
     assert stored["task"]["classes"] == ["3", "8"] and stored["settings"]["arch"] == "small_cnn"
 
 
@@ -224,7 +232,8 @@ def test_training_waits_for_the_device_once_an_epoch(digits):
     from gpu_check import host_syncs
     counts = []
     for epochs in (1, 3):
-        with host_syncs(torch.device("cpu")) as syncs: quick(build_model("small_cnn", 1, seed=0), digits, epochs=epochs, batch_size=8)
+        with host_syncs(torch.device("cpu")) as syncs: quick(build_model("small_cnn", 1, seed=0), digits, epochs=epochs,
+                                                             batch_size=8)
         counts.append(len(syncs["ops"]))
     assert (counts[1] - counts[0])/2 == 2
 

@@ -29,8 +29,10 @@ from pygments.util import ClassNotFound
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = {"tutorials": "Tutorials", "api": "Library", "paper": "The paper"}  # folders in reading order, their titles
-SIDEBAR_HEADER = ("# Written by tools/build_docs.py (do not edit): the docs' navigation in reading order, from the folders\n"
-                  "# and the notebooks' numbers. Quarto reads it (settings.ini: custom_sidebar = True); tests/test_docs.py\n"
+SIDEBAR_HEADER = ("# Written by tools/build_docs.py (do not edit): the docs' navigation in reading order, from "
+                  "the folders\n"
+                  "# and the notebooks' numbers. Quarto reads it (settings.ini: custom_sidebar = True); "
+                  "tests/test_docs.py\n"
                   "# checks that it is current.\n")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 DIRECTIVE = re.compile(r"^\s*#\|\s*([\w-]+)\s*:?\s*(.*?)\s*$")
@@ -120,7 +122,8 @@ def check_processed(cache:Path, rels:list[str]) -> list[str]:
         f = cache/rel
         if not f.exists(): bad.append(rel); continue
         nb = json.loads(f.read_text(encoding="utf-8"))
-        if any(entry_name(_md(o)) and "[source](" not in _md(o) for c in nb["cells"] for o in c.get("outputs", [])): bad.append(rel)
+        if any(entry_name(_md(o)) and "[source](" not in _md(o) for c in nb["cells"] for o in c.get("outputs", [])):
+            bad.append(rel)
     return bad
 
 def process(force:bool=False, n_workers:int|None=None) -> Path:
@@ -257,7 +260,8 @@ class Site:
         self.by_rel = {p.rel: p for p in self.pages}
         self.by_path = {p.path: p for p in self.pages}
         self.renderer = PageRenderer(self)
-        self.md = mistune.create_markdown(renderer=self.renderer, plugins=["table", math_plugin, "strikethrough", "footnotes", "url"])
+        self.md = mistune.create_markdown(renderer=self.renderer,
+                                          plugins=["table", math_plugin, "strikethrough", "footnotes", "url"])
         self.formatter = HtmlFormatter(nowrap=False, cssclass="highlight")
 
     # links
@@ -325,7 +329,8 @@ class Site:
         except ClassNotFound: lexer = TextLexer()
         out = highlight(code, lexer, self.formatter)
         # show_doc's signatures carry the docments' links as markdown inside the code: make them links
-        return re.sub(r"\[`([^`\]]+)`\]\(([^)\s]+)\)", lambda m: self.link_html(f"<code>{m.group(1)}</code>", html.unescape(m.group(2)), page), out)
+        return re.sub(r"\[`([^`\]]+)`\]\(([^)\s]+)\)",
+                      lambda m: self.link_html(f"<code>{m.group(1)}</code>", html.unescape(m.group(2)), page), out)
 
     # notebooks
     def markdown(self, text:str) -> str:
@@ -361,7 +366,8 @@ class Site:
                 return f'<div class="output output-figure"><img src="data:{mime};base64,{b64}" alt="figure"></div>'
         if "text/markdown" in data: return f'<div class="output output-markdown">{self.markdown(get("text/markdown"))}</div>'
         if "text/latex" in data: return f'<div class="output math display">{html.escape(get("text/latex"))}</div>'
-        if "text/plain" in data: return f'<pre class="output output-text">{html.escape(ANSI.sub("", get("text/plain")))}</pre>'
+        if "text/plain" in data:
+            return f'<pre class="output output-text">{html.escape(ANSI.sub("", get("text/plain")))}</pre>'
         return ""
 
     def cell_html(self, c:dict, page:Page) -> str:
@@ -378,11 +384,13 @@ class Site:
         if asis and not show_input: return "\n".join(outs)
         code = self.code_html(body, "python", page) if show_input else ""
         fold = opts.get("code-fold") in ("true", "show") and code
-        if fold: code = f'<details{" open" if opts["code-fold"] == "show" else ""}><summary>Code</summary>{code}</details>'
+        if fold:
+            code = f'<details{" open" if opts["code-fold"] == "show" else ""}><summary>Code</summary>{code}</details>'
         return f'<div class="cell">{code}{"".join(outs)}</div>'
 
     def render(self, page:Page):
-        self.renderer.start(page, [n for c in page.nb["cells"] for o in c.get("outputs", []) if (n := entry_name(_md(o)))])
+        self.renderer.start(page,
+                            [n for c in page.nb["cells"] for o in c.get("outputs", []) if (n := entry_name(_md(o)))])
         cells = [c for c in page.nb["cells"] if not (c["cell_type"] == "raw" and "".join(c["source"]).lstrip().startswith("---"))]
         page.html = "\n".join(self.cell_html(c, page) for c in cells)
         page.headings, page.ids = list(self.renderer.headings), set(self.renderer.ids)
@@ -399,18 +407,22 @@ class Site:
         parts = []
         for e in sidebar(self.rels):
             if isinstance(e, str): parts.append(item(e))
-            else: parts.append(f'<li class="section"><span>{html.escape(e["section"])}</span><ul>{"".join(item(r) for r in e["contents"])}</ul></li>')
+            else:
+                parts.append(f'<li class="section"><span>{html.escape(e["section"])}</span><ul>{"".join(item(r) for r in e["contents"])}</ul></li>')
         return f'<nav class="sidebar" aria-label="Pages"><ul>{"".join(parts)}</ul></nav>'
 
     def toc_html(self, page:Page) -> str:
-        items = [f'<li class="toc-{lvl}"><a href="#{hid}">{html.escape(t)}</a></li>' for lvl, t, hid in page.headings if lvl in (2, 3)]
+        items = [f'<li class="toc-{lvl}"><a href="#{hid}">{html.escape(t)}</a></li>' for lvl,
+                 t, hid in page.headings if lvl in (2, 3)]
         return f'<nav class="toc" aria-label="On this page"><p class="toc-title">On this page</p><ul>{"".join(items)}</ul></nav>' if items else ""
 
     def page_html(self, page:Page) -> str:
         home = self.by_rel.get("index.ipynb")
         site_title = html.escape(str(home.title if home else self.cfg.lib_name))
-        mathjax = (f'<script>window.MathJax = {{tex: {{inlineMath: [["\\\\(", "\\\\)"]], displayMath: [["\\\\[", "\\\\]"], ["$$", "$$"]]}}, '
-                   f'options: {{ignoreHtmlClass: "no-math", processHtmlClass: "math"}}, svg: {{fontCache: "global"}}}};</script>\n'
+        mathjax = ('<script>window.MathJax = '
+                   f'{{tex: {{inlineMath: [["\\\\(", "\\\\)"]], displayMath: [["\\\\[", "\\\\]"], ["$$", "$$"]]}}, '
+                   f'options: {{ignoreHtmlClass: "no-math", processHtmlClass: "math"}}, svg: '
+                   f'{{fontCache: "global"}}}};</script>\n'
                    f'<script defer id="MathJax-script" src="{page.root}assets/mathjax/tex-svg-full.js"></script>') if page.has_math else ""
         desc = f'<p class="description">{page.description_html}</p>' if page.description_html else ""
         return f"""<!DOCTYPE html>
@@ -524,19 +536,23 @@ def build(out:Path|None=None, force:bool=False, n_workers:int|None=None, proc:bo
         text = sidebar_yml(rels)
         if not yml.exists() or yml.read_text() != text: yml.write_text(text)
     for rel in long_descriptions(rels):
-        print(f"warning: {rel}: its '> description' runs over several lines and nbdev keeps only the first: write it on one line",
+        print(f"warning: {rel}: its '> description' runs over several lines and nbdev keeps only the first: write "
+              "it on one line",
               file=sys.stderr)
     if proc:
         if bad := mixed_import_cells(rels):
-            raise SystemExit("These cells hold imports and other code; nbdev's docs processing runs every cell with an import,\n"
-                             "without the cells before it. Give the imports a cell of their own:\n  " + "\n  ".join(bad))
+            raise SystemExit("These cells hold imports and other code; nbdev's docs processing runs every cell with "
+                             "an import,\n"
+                             "without the cells before it. Give the imports a cell of their own:\n  "
+                             + "\n  ".join(bad))
         cache = process(force=force, n_workers=n_workers)
         if stale := check_processed(cache, rels):  # e.g. intrinsic_props/_modidx.py rewritten while nbdev read it
             for rel in stale: (cache/rel).unlink(missing_ok=True)
             cache = process(n_workers=n_workers)
             if stale := check_processed(cache, rels):
                 raise SystemExit(f"nbdev's processing left API entries without their links in {stale}: "
-                                 "is intrinsic_props/_modidx.py current (nbdev_export) and the package installed (pip install -e .)?")
+                                 "is intrinsic_props/_modidx.py current (nbdev_export) and the package installed (pip "
+                                 "install -e .)?")
     else: cache = ROOT/"_proc"
     site = Site(out, rels, cache)
     site.write()
@@ -546,7 +562,8 @@ def build(out:Path|None=None, force:bool=False, n_workers:int|None=None, proc:bo
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, help="output folder (default: settings.ini's doc_path, _docs)")
-    ap.add_argument("--force", action="store_true", help="process every notebook again (else only those changed since the last build)")
+    ap.add_argument("--force", action="store_true",
+                    help="process every notebook again (else only those changed since the last build)")
     ap.add_argument("--workers", type=int, help="processes for nbdev's processing (default: up to 2)")
     ap.add_argument("--no-proc", action="store_true", help="render _proc/ as it is, without nbdev's processing")
     a = ap.parse_args(argv)

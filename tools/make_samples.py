@@ -19,15 +19,22 @@ OUT = ROOT/"intrinsic_props"/"samples"
 SEED = 0
 # name: images per class from the train and test splits, and the attribution the licence asks for
 SAMPLES = {
-    "mnist": dict(train=150, test=50, attribution="Y. LeCun, C. Cortes and C. J. C. Burges, The MNIST database of handwritten digits"),
-    "fashion-mnist": dict(train=120, test=40, attribution="H. Xiao, K. Rasul and R. Vollgraf, Fashion-MNIST: a Novel Image Dataset "
-                          "for Benchmarking Machine Learning Algorithms, arXiv 1708.07747 (2017); Copyright (c) 2017 Zalando SE"),
-    "pneumoniamnist": dict(train=300, test=100, attribution="J. Yang et al., MedMNIST v2, Scientific Data 10:41 (2023); images from "
+    "mnist": dict(train=150, test=50,
+                  attribution="Y. LeCun, C. Cortes and C. J. C. Burges, The MNIST database of handwritten digits"),
+    "fashion-mnist": dict(train=120, test=40,
+                          attribution="H. Xiao, K. Rasul and R. Vollgraf, Fashion-MNIST: a Novel Image Dataset "
+                          "for Benchmarking Machine Learning Algorithms, arXiv 1708.07747 (2017); Copyright (c) "
+                          "2017 Zalando SE"),
+    "pneumoniamnist": dict(train=300, test=100,
+                           attribution="J. Yang et al., MedMNIST v2, Scientific Data 10:41 (2023); images from "
                            "D. S. Kermany et al., Cell 172(5):1122-1131 (2018)"),
-    "breastmnist": dict(train=120, test=40, attribution="J. Yang et al., MedMNIST v2, Scientific Data 10:41 (2023); images from "
+    "breastmnist": dict(train=120, test=40,
+                        attribution="J. Yang et al., MedMNIST v2, Scientific Data 10:41 (2023); images from "
                         "W. Al-Dhabyani et al., Dataset of breast ultrasound images, Data in Brief 28:104863 (2020)"),
-    "chest-xray-pneumonia-64": dict(train=200, test=50, attribution="D. S. Kermany et al., Identifying Medical Diagnoses and Treatable "
-                                    "Diseases by Image-Based Deep Learning, Cell 172(5):1122-1131 (2018); Mendeley Data "
+    "chest-xray-pneumonia-64": dict(train=200, test=50,
+                                    attribution="D. S. Kermany et al., Identifying Medical Diagnoses and Treatable "
+                                    "Diseases by Image-Based Deep Learning, Cell 172(5):1122-1131 (2018); "
+                                    "Mendeley Data "
                                     "doi:10.17632/rscbjbr9sj.2"),
 }
 REDISTRIBUTABLE = ("CC BY 4.0", "CC BY-SA 3.0", "MIT")
@@ -68,9 +75,12 @@ def main():
         entries[sample_name(name)] = dict(
             domain=entry["domain"], modality=entry["modality"], classes=entry["classes"],
             source=f"a sample of {name}: {entry['source']}", license=entry["license"], attribution=n["attribution"],
-            caveats=(f"a sample, not the full dataset: {n['train']} train and {n['test']} test images per class, drawn at random "
-                     f"(seed {SEED}) from the full splits by tools/make_samples.py" + (f"; {entry['caveats']}" if entry["caveats"] else "")),
-            sample_of=name, file=file, sha256=hashlib.sha256((OUT/file).read_bytes()).hexdigest(), shape=entry["shape"], counts=counts)
+            caveats=(f"a sample, not the full dataset: {n['train']} train and {n['test']} test images per class, "
+                     "drawn at random "
+                     f"(seed {SEED}) from the full splits by tools/make_samples.py"
+                     + (f"; {entry['caveats']}" if entry["caveats"] else "")),
+            sample_of=name, file=file, sha256=hashlib.sha256((OUT/file).read_bytes()).hexdigest(), shape=entry["shape"],
+            counts=counts)
         print(f"{file}: {(OUT/file).stat().st_size/1e6:.2f} MB, {sum(map(sum, counts.values()))} images")
     (OUT/"manifest.json").write_text(json.dumps(entries, indent=1, ensure_ascii=False) + "\n")
     total = sum(f.stat().st_size for f in OUT.glob("*.npz"))
