@@ -10,6 +10,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -20,14 +21,14 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from .data import DuplicatesWarning, ImageSet
-from .neighbors import as_points, neighbors
+from .neighbors import NeighborTable, as_points, neighbors
 from .stats import Interval, percentile_interval
 
 # %% auto #0
 __all__ = ['NEAR_DUPLICATE_ALPHA', 'DUPLICATE_HANDLING', 'MIN_POINTS', 'LOCAL_FRACTION', 'POOLS', 'TWONN_METHODS', 'POOL_NAMES',
-           'knn_distances', 'Duplicates', 'find_near_duplicates', 'nonzero_distances', 'deduplicate',
-           'FewPointsWarning', 'MLE', 'TwoNN', 'relative_difference', 'confidence_interval', 'dimension_vs_k',
-           'plot_dimension_vs_k', 'skdim_names', 'SkdimEstimator', 'make_estimator']
+           'knn_distances', 'Duplicates', 'find_near_duplicates', 'NonzeroDistances', 'nonzero_distances',
+           'deduplicate', 'FewPointsWarning', 'MLE', 'TwoNN', 'relative_difference', 'confidence_interval',
+           'dimension_vs_k', 'plot_dimension_vs_k', 'skdim_names', 'SkdimEstimator', 'make_estimator']
 
 # %% ../nbs/02_intrinsic_dim.ipynb #e980158b
 def _is_neighbors(data) -> bool:
@@ -52,15 +53,15 @@ def _check_neighbors(distances:np.ndarray, indices:np.ndarray, k:int):
 # %% ../nbs/02_intrinsic_dim.ipynb #2fbf849f
 def knn_distances(data, # N×D array/tensor, `ImageSet`, or precomputed neighbours (`.distances`, `.indices`)
                   k:int, # neighbours per point
-                 ) -> tuple:
+                 ) -> NeighborTable:
     "Distances (N×k float64, ascending) and indices (N×k) of each point's k nearest neighbours, self excluded."
     if _is_neighbors(data):
         distances, indices = np.asarray(data.distances, dtype=np.float64), np.asarray(data.indices)
         _check_neighbors(distances, indices, k)
-        return distances[:, :k], indices[:, :k]
+        return NeighborTable(distances[:, :k], indices[:, :k])
     nb = neighbors(data.images.reshape(len(data), -1) if isinstance(data, ImageSet) else data, k=k,
                    warn_duplicates=False)
-    return nb.distances.numpy(), nb.indices.numpy()
+    return NeighborTable(nb.distances.numpy(), nb.indices.numpy())
 
 # %% ../nbs/02_intrinsic_dim.ipynb #f1df2519
 _FINITE = "ensure_all_finite" if "ensure_all_finite" in inspect.signature(check_array).parameters else "force_all_finite"
@@ -161,17 +162,23 @@ def _screen_duplicates(distances:np.ndarray, estimator:str) -> Duplicates:
 # %% ../nbs/02_intrinsic_dim.ipynb #a2deec81
 DUPLICATE_HANDLING = ("drop", "skip_zero")
 
+# %% ../nbs/02_intrinsic_dim.ipynb #ffbe189a
+class NonzeroDistances(NamedTuple):
+    "Distances to each point's nearest points at a non-zero distance, and its copies."
+    distances:np.ndarray # N×k distances, ascending, zeros skipped
+    copies:np.ndarray # N: exact copies of each point
+
 # %% ../nbs/02_intrinsic_dim.ipynb #d53b9193
 def nonzero_distances(data, # N×D array/tensor, `ImageSet`, or precomputed neighbours (wide enough to reach past the copies)
                       k:int, # non-zero distances per point
-                     ) -> tuple:
+                     ) -> NonzeroDistances:
     "(N×k distances to each point's k nearest points at a non-zero distance, ascending; copies of each point): zeros skipped, as the authors' code."
     width = data.distances.shape[1] if _is_neighbors(data) else k
     while True:
         distances = knn_distances(data, width)[0]
         zeros = (distances == 0).sum(1)
         short = width - zeros < k  # rows whose table ends before k non-zero distances
-        if not short.any(): return np.take_along_axis(distances, zeros[:, None] + np.arange(k), 1), zeros
+        if not short.any(): return NonzeroDistances(np.take_along_axis(distances, zeros[:, None] + np.arange(k), 1), zeros)
         i = int(np.argmax(short))
         n = len(distances)
         if _is_neighbors(data):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -17,8 +18,8 @@ from .data import DuplicatesWarning, ImageSet
 from .neighbors import Neighbors, as_points, class_codes, neighbors, pair_sq_distances
 
 # %% auto #0
-__all__ = ['LabelSharpness', 'order_statistic', 'nearest_distinct_other', 'label_sharpness', 'SampledLabelSharpness',
-           'sampled_label_sharpness', 'plot_sharpest_pairs', 'compare_sampled']
+__all__ = ['LabelSharpness', 'order_statistic', 'NearestOther', 'nearest_distinct_other', 'label_sharpness',
+           'SampledLabelSharpness', 'sampled_label_sharpness', 'plot_sharpest_pairs', 'compare_sampled']
 
 # %% ../nbs/03_label_sharpness.ipynb #ca2b7cbd
 @dataclass(repr=False, eq=False)
@@ -66,12 +67,18 @@ def order_statistic(values:np.ndarray, # per-point values
     order = np.lexsort((np.arange(len(values)), values))
     return int(order[max(0, math.ceil(q*len(values)) - 1)])
 
+# %% ../nbs/03_label_sharpness.ipynb #0baba68f
+class NearestOther(NamedTuple):
+    "For each row, the nearest point of another class that is not identical."
+    distance:torch.Tensor # float64 distances, on the CPU
+    index:torch.Tensor # their indices
+
 # %% ../nbs/03_label_sharpness.ipynb #deec7a7b
 def nearest_distinct_other(X:torch.Tensor, # N×D points, on the device where the search runs
                            codes:torch.Tensor, # class code of each point (on any device)
                            rows:torch.Tensor, # points to search for (on any device)
                            chunk:int=4096, # other-class points compared at a time
-                          ) -> tuple:
+                          ) -> NearestOther:
     "(distance, index), on the CPU, of the nearest point of another class that is not identical, for each of `rows`."
     dev = X.device
     codes, rows = codes.to(dev), rows.to(dev)
@@ -86,7 +93,7 @@ def nearest_distinct_other(X:torch.Tensor, # N×D points, on the device where th
             m = torch.argmin(d)
             closer = d[m] < dist[t]  # on the device: no wait for the GPU here
             dist[t], index[t] = torch.where(closer, d[m], dist[t]), torch.where(closer, cols[m], index[t])
-    return dist.cpu(), index.cpu()
+    return NearestOther(dist.cpu(), index.cpu())
 
 # %% ../nbs/03_label_sharpness.ipynb #d2b85616
 def _conflict_warning(conflicts:list, distinct:float):

@@ -9,6 +9,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -18,15 +19,23 @@ from .devices import autocast_off, free_memory, matmul_precision, resolve_device
 
 # %% auto #0
 __all__ = ['UNIT_ROUNDOFF', 'INPUT_ROUNDOFF', 'GRAM_CHUNK', 'GPU_PRECISION', 'BLOCK_CAP', 'INDEX_CAP', 'SCRATCH', 'SEGMENT',
-           'as_points', 'class_codes', 'gamma', 'rounding_bound', 'truncate_tf32_', 'resolve_precision', 'gather_rows',
-           'centred_points', 'approx_sq_distances', 'plan_memory', 'class_blocks', 'candidate_pass', 'certified',
-           'uncapped_rows', 'pair_route', 'pair_error', 'chunk_bounds', 'pair_sq_distances', 'smallest_pairs',
-           'unsettled', 'exact_sq_distances', 'zero_distance_groups', 'Neighbors', 'neighbors']
+           'Points', 'as_points', 'ClassCodes', 'class_codes', 'gamma', 'rounding_bound', 'truncate_tf32_',
+           'resolve_precision', 'gather_rows', 'Centred', 'centred_points', 'approx_sq_distances', 'MemoryPlan',
+           'plan_memory', 'class_blocks', 'Candidates', 'candidate_pass', 'Certified', 'certified', 'UncappedPairs',
+           'uncapped_rows', 'pair_route', 'ErrorBound', 'pair_error', 'chunk_bounds', 'pair_sq_distances',
+           'NeighborTable', 'smallest_pairs', 'unsettled', 'ExactDistances', 'exact_sq_distances',
+           'zero_distance_groups', 'Tolerance', 'Neighbors', 'neighbors']
+
+# %% ../nbs/01_neighbors.ipynb #2f924cc4
+class Points(NamedTuple):
+    "An N×D tensor of points and their labels (None without)."
+    X:torch.Tensor # N×D points
+    y:object # labels as given, or the ImageSet's; None without
 
 # %% ../nbs/01_neighbors.ipynb #a907c685
 def as_points(X, # N×D array or tensor, or an ImageSet
               y=None, # labels; the ImageSet's labels when None
-             ) -> tuple:
+             ) -> Points:
     "(N×D tensor, labels or None) from a matrix or an `ImageSet`; NaN/inf and wrong shapes fail with the fix."
     if isinstance(X, ImageSet):
         if y is None: y = X.labels
@@ -45,12 +54,18 @@ def as_points(X, # N×D array or tensor, or an ImageSet
             raise ValueError(f"X holds {int(bad.sum())} NaN/inf values in {len(rows)} rows (first: row "
                              f"{int(rows[0])}); "
                              "repair or drop those rows first")
-    return X, y
+    return Points(X, y)
+
+# %% ../nbs/01_neighbors.ipynb #3c492eaa
+class ClassCodes(NamedTuple):
+    "Class codes 0..C−1 of labels and the class value of each code."
+    codes:torch.Tensor # N int64 codes
+    classes:list # the sorted class values; code i is classes[i]
 
 # %% ../nbs/01_neighbors.ipynb #17be8bfa
 def class_codes(y, # one class label per point (integers, strings, integer-valued floats)
                 n:int, # number of points
-               ) -> tuple:
+               ) -> ClassCodes:
     "(codes 0..C−1 as an int64 tensor, the sorted class values) of labels `y`; at least two classes."
     y = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
     if y.shape != (n,): raise ValueError(f"y must hold one label per point: expected shape ({n},), got {y.shape}")
@@ -64,7 +79,7 @@ def class_codes(y, # one class label per point (integers, strings, integer-value
         raise ValueError(f"y has a single class ({values.tolist()[0]!r}): the nearest point of another class needs "
                          "two or more "
                          "classes; pass y=None for neighbours only")
-    return torch.as_tensor(codes.reshape(-1), dtype=torch.int64), values.tolist()
+    return ClassCodes(torch.as_tensor(codes.reshape(-1), dtype=torch.int64), values.tolist())
 
 # %% ../nbs/01_neighbors.ipynb #e60c9f4b
 UNIT_ROUNDOFF = {"fp32": 2.0**-24, "tf32": 2.0**-23, "tf32-emulated": 2.0**-23}
@@ -130,11 +145,17 @@ def gather_rows(X:torch.Tensor, # N×D, contiguous
     torch.index_select(X.view(word), 0, idx, out=out.view(word))
     return out
 
+# %% ../nbs/01_neighbors.ipynb #bc67b0aa
+class Centred(NamedTuple):
+    "Points centred on their mean as float32, with their squared norms in float64."
+    points:torch.Tensor # N×D float32, rows in the requested order
+    sq_norms:torch.Tensor # N float64 ‖â‖²
+
 # %% ../nbs/01_neighbors.ipynb #898de69e
 def centred_points(X:torch.Tensor, # N×D points
                    order:torch.Tensor, # the row order of the result (the pass's class-sorted order)
                    chunk:int=512, # rows converted at a time
-                  ) -> tuple:
+                  ) -> Centred:
     "(â: X[order] centred on the mean as float32, ‖â‖² per row as float64)."
     n, dim = X.shape
     work = torch.float64 if X.dtype in (torch.float64, torch.int32, torch.int64) else torch.float32
@@ -144,7 +165,7 @@ def centred_points(X:torch.Tensor, # N×D points
     for s in range(0, n, chunk):
         A[s:s + chunk] = gather_rows(X, order[s:s + chunk]).to(work).sub_(mean)
         sq[s:s + chunk] = A[s:s + chunk].square().sum(1, dtype=torch.float64)
-    return A, sq
+    return Centred(A, sq)
 
 # %% ../nbs/01_neighbors.ipynb #4477038e
 def approx_sq_distances(A:torch.Tensor, # centred float32 points
@@ -173,6 +194,13 @@ def _size(nbytes:float) -> str:
         nbytes /= 1024
     return f"{nbytes:.4g} TiB"
 
+# %% ../nbs/01_neighbors.ipynb #f024f5d9
+class MemoryPlan(NamedTuple):
+    "How the pass uses memory: rows per block, the predicted peak and the scratch buffers."
+    block_size:int # rows per block B
+    peak_bytes:int # predicted peak memory of the pass
+    scratch_bytes:int # bytes of the scratch buffers S
+
 # %% ../nbs/01_neighbors.ipynb #d9c428eb
 def plan_memory(n:int, # points
                 dim:int, # coordinates per point
@@ -182,7 +210,7 @@ def plan_memory(n:int, # points
                 copy_bytes:int=0, # bytes of the source points copied onto the device
                 memory:int=None, # budget in bytes; half the free RAM (CPU) or 90 % of free GPU memory when None
                 block_size:int=None, # rows per block; the largest that fits `memory` when None
-               ) -> tuple:
+               ) -> MemoryPlan:
     "(block size B, predicted peak bytes, scratch bytes S) of the pass: peak = 4ND + 12N(1+c+c_o) + copy + 48cN + max(4pBN, S)."
     fixed = 4*n*dim + 12*n*(1 + c + c_other) + copy_bytes + 48*c*n
     row = 4*n*(2 if dim > GRAM_CHUNK else 1)
@@ -200,7 +228,7 @@ def plan_memory(n:int, # points
     if device.type == "cuda": block_size = min(block_size, 4*INDEX_CAP//row)  # row: 4 bytes per element of the panels
     panel = row*block_size
     scratch = max(panel, min(SCRATCH["cuda"], memory - fixed)) if device.type == "cuda" else SCRATCH["cpu"]
-    return block_size, fixed + max(panel, scratch), scratch
+    return MemoryPlan(block_size, fixed + max(panel, scratch), scratch)
 
 # %% ../nbs/01_neighbors.ipynb #a596a137
 def class_blocks(codes:torch.Tensor, # class codes in sorted order, or None
@@ -235,6 +263,14 @@ def _shifted(top:tuple, offset:int) -> tuple:
     "(values, indices + offset) of a topk result."
     return top.values, top.indices + offset
 
+# %% ../nbs/01_neighbors.ipynb #76916b86
+class Candidates(NamedTuple):
+    "The running candidate lists of the pass: values and indices, for neighbours and for other classes."
+    values:torch.Tensor # N×c approximate squared distances, ascending (V)
+    indices:torch.Tensor # their points (VI)
+    other_values:torch.Tensor # N×c_other the same to points of other classes (W)
+    other_indices:torch.Tensor # their points (WI)
+
 # %% ../nbs/01_neighbors.ipynb #aa3555cd
 def candidate_pass(A:torch.Tensor, # centred float32 points from `centred_points`, rows in class-sorted order
                    sq:torch.Tensor, # their squared norms
@@ -243,7 +279,7 @@ def candidate_pass(A:torch.Tensor, # centred float32 points from `centred_points
                    c:int, # neighbour candidates kept per point
                    c_other:int=0, # other-class candidates kept per point (at most c); 0 without labels
                    progress:bool=False, # show a progress bar over the blocks
-                  ) -> tuple:
+                  ) -> Candidates:
     "Smallest-c approximate squared distances per row (V, VI) and smallest c_other to other classes (W, WI), one symmetric pass."
     n, dev = A.shape[0], A.device
     lists = lambda m: (torch.full((n, m), math.inf, device=dev), torch.full((n, m), -1, dtype=torch.int64, device=dev))
@@ -264,20 +300,35 @@ def candidate_pass(A:torch.Tensor, # centred float32 points from `centred_points
             if c_other and end < n: _merge(W, WI, end, n, vals[:c_other, end - b:].T, idx[:c_other, end - b:].T)
         if bar is not None: bar.update()
     if bar is not None: bar.close()
-    return V, VI, W, WI
+    return Candidates(V, VI, W, WI)
+
+# %% ../nbs/01_neighbors.ipynb #64e3597d
+class Certified(NamedTuple):
+    "Rows whose candidate lists provably hold their nearest points, and the pairs to recompute exactly."
+    ok:torch.Tensor # N bool: the row is certified
+    rows:torch.Tensor # row of each pair of S_i
+    cols:torch.Tensor # column of each pair
 
 # %% ../nbs/01_neighbors.ipynb #074019a7
 def certified(V:torch.Tensor, # running lists from `candidate_pass`, ascending
               VI:torch.Tensor, # their indices
               kk:int, # neighbours wanted per row
               bound:torch.Tensor, # error bound b_i of each row's approximate squared distances
-             ) -> tuple:
+             ) -> Certified:
     "(rows whose lists provably hold their kk nearest, and the (row, column) pairs of S_i to recompute exactly)."
     Vd = V.double()
     threshold = Vd[:, kk - 1] + 2*bound
     ok = Vd[:, -1] > threshold
     rows, pos = ((Vd[:, :-1] <= threshold[:, None]) & ok[:, None]).nonzero(as_tuple=True)
-    return ok, rows, VI[rows, pos]
+    return Certified(ok, rows, VI[rows, pos])
+
+# %% ../nbs/01_neighbors.ipynb #433b7b7a
+class UncappedPairs(NamedTuple):
+    "The pairs of uncertified rows to recompute exactly: for the k nearest and for the nearest other class."
+    rows:torch.Tensor # row of each pair of S_i
+    cols:torch.Tensor # column of each pair
+    other_rows:torch.Tensor # row of each pair for the nearest other-class point (empty without classes)
+    other_cols:torch.Tensor # column of each
 
 # %% ../nbs/01_neighbors.ipynb #472e82dd
 def _floor32(t:torch.Tensor) -> torch.Tensor:
@@ -292,7 +343,7 @@ def uncapped_rows(A:torch.Tensor, # centred float32 points, class-sorted
                   bound:torch.Tensor, # error bound of every row
                   codes:torch.Tensor=None, # class codes in sorted order; other-class pairs too when given
                   scratch:int=2**26, # bytes held at a time: the rows' copies, distances, later slices' products, masks
-                 ) -> tuple:
+                 ) -> UncappedPairs:
     "(rows, cols) of S_i for the k nearest and, with `codes`, (rows, cols) for the nearest other-class point, uncapped."
     (n, dim), sq32 = A.shape, sq.float()
     out = [[], [], [], []]
@@ -309,7 +360,7 @@ def uncapped_rows(A:torch.Tensor, # centred float32 points, class-sorted
             D2.masked_fill_(codes[r][:, None] == codes[None, :], math.inf)
             i, j = (D2 <= _floor32(D2.amin(1, keepdim=True).double() + slack)).nonzero(as_tuple=True)
             out[2].append(r[i]); out[3].append(j)
-    return tuple(torch.cat(o) if o else rows[:0] for o in out)
+    return UncappedPairs(*(torch.cat(o) if o else rows[:0] for o in out))
 
 # %% ../nbs/01_neighbors.ipynb #1d29228b
 SEGMENT = {"int8": 256, "fp32": 64}
@@ -322,16 +373,22 @@ def pair_route(dtype:torch.dtype, # the data's type
     if dtype in (torch.uint8, torch.int8): return "int8"
     return "fp32" if fast and dtype in (torch.float32, torch.float16, torch.bfloat16) else "fp64"
 
+# %% ../nbs/01_neighbors.ipynb #e6525bf8
+class ErrorBound(NamedTuple):
+    "A bound |f − d²| ≤ relative·d² + absolute on computed squared distances f."
+    relative:float # ε, relative to the squared distance
+    absolute:float # η, in squared units
+
 # %% ../nbs/01_neighbors.ipynb #f7f9a732
 def pair_error(route:str, # "int8", "fp32" or "fp64", from `pair_route`
                dim:int, # coordinates per point
-              ) -> tuple:
+              ) -> ErrorBound:
     "(ε, η) with |f − d²| ≤ ε·d² + η for every squared distance f that `route` computes."
-    if route == "int8": return 0.0, 0.0
+    if route == "int8": return ErrorBound(0.0, 0.0)
     if route == "fp32":
         m = SEGMENT["fp32"]
         return (1 + gamma(m + 2, 2.0**-24))*(1 + gamma(-(-dim//m), 2.0**-53)) - 1, dim*2.0**-149
-    return gamma(dim + 1, 2.0**-53), dim*2.0**-1074
+    return ErrorBound(gamma(dim + 1, 2.0**-53), dim*2.0**-1074)
 
 # %% ../nbs/01_neighbors.ipynb #3d2ac405
 def _pair_rows(X:torch.Tensor, rows:torch.Tensor, cand:torch.Tensor, src:torch.Tensor, work:torch.Tensor, segment:int) -> torch.Tensor:
@@ -403,18 +460,24 @@ def _row_order(rows:torch.Tensor, cols:torch.Tensor, sq:torch.Tensor) -> torch.T
     order = order[torch.argsort(sq[order], stable=True)]
     return order[torch.argsort(rows[order], stable=True)]
 
+# %% ../nbs/01_neighbors.ipynb #3dde8394
+class NeighborTable(NamedTuple):
+    "Each point's nearest points: distances (ascending, ties by index) and indices."
+    distances:torch.Tensor # N×k distances
+    indices:torch.Tensor # N×k indices
+
 # %% ../nbs/01_neighbors.ipynb #06f15d24
 def smallest_pairs(rows:torch.Tensor, # row of each pair
                    cols:torch.Tensor, # column (neighbour index) of each pair
                    sq:torch.Tensor, # exact squared distance of each pair
                    n:int, # rows
                    kk:int, # pairs kept per row; every row must have at least kk
-                  ) -> tuple:
+                  ) -> NeighborTable:
     "(distances, indices), n×kk: each row's kk smallest distances ascending, ties by index."
     order = _row_order(rows, cols, sq)
     counts = torch.bincount(rows, minlength=n)
     take = order[(torch.cumsum(counts, 0) - counts)[:, None] + torch.arange(kk, device=rows.device)]
-    return sq[take].clamp_min(0).sqrt(), cols[take]
+    return NeighborTable(sq[take].clamp_min(0).sqrt(), cols[take])
 
 # %% ../nbs/01_neighbors.ipynb #a7f86942
 def unsettled(rows:torch.Tensor, # row of each pair
@@ -439,12 +502,18 @@ def unsettled(rows:torch.Tensor, # row of each pair
     mask[order] = ((torch.bincount(group)[group] > 1) & (rank[start][group] < kk)) | (lo <= 0) | (kept & (rank < kk))
     return mask
 
+# %% ../nbs/01_neighbors.ipynb #996861cd
+class ExactDistances(NamedTuple):
+    "Exact squared distances of the selections' pairs, and how many near-ties were refined in float64."
+    sq:tuple # float64 squared distances of each selection's pairs
+    n_refined:int # pairs of the "fp32" route refined by "fp64"
+
 # %% ../nbs/01_neighbors.ipynb #5c931699
 def exact_sq_distances(X:torch.Tensor, # N×D points, contiguous
                        selections:list, # (rows, cols, kk, kept) per selection: candidate pairs, kk kept per row, `kept`: refine those
                        route:str="fp64", # "int8", "fp32" or "fp64", from `pair_route`
                        scratch:int=2**23, # bytes of buffers per step
-                      ) -> tuple:
+                      ) -> ExactDistances:
     "(squared distances of each selection's pairs, pairs refined): by `route`, the near-ties of \"fp32\" again by \"fp64\"."
     n, sizes = len(X), [len(s[0]) for s in selections]
     rows, cols = torch.cat([s[0] for s in selections]), torch.cat([s[1] for s in selections])
@@ -456,7 +525,7 @@ def exact_sq_distances(X:torch.Tensor, # N×D points, contiguous
         key = torch.minimum(rows, cols)*n + torch.maximum(rows, cols)
         refine = torch.isin(key, key[refine])
         sq[refine] = pair_sq_distances(X, rows[refine], cols[refine], "fp64", scratch)
-    return sq.split(sizes), int(refine.sum())
+    return ExactDistances(sq.split(sizes), int(refine.sum()))
 
 # %% ../nbs/01_neighbors.ipynb #ed2317b8
 def zero_distance_groups(distances:torch.Tensor, # N×k exact neighbour distances (ties broken by index)
@@ -475,6 +544,12 @@ def zero_distance_groups(distances:torch.Tensor, # N×k exact neighbour distance
         labs = [] if labels is None else np.asarray(labels)[g.numpy()].tolist()
         out.append(DuplicateGroup(g.tolist(), labs, len(set(labs)) > 1))
     return out
+
+# %% ../nbs/01_neighbors.ipynb #45e9dd65
+class Tolerance(NamedTuple):
+    "How close a computed distance is to the exact one: within rtol·d + atol."
+    rtol:float # relative
+    atol:float # absolute
 
 # %% ../nbs/01_neighbors.ipynb #9113e8cc
 @dataclass(repr=False, eq=False)
@@ -516,10 +591,10 @@ class Neighbors:
         return sum(len(g.indices)*(len(g.indices) - 1)//2 for g in self.duplicate_groups)
 
     @property
-    def tolerance(self) -> tuple:
+    def tolerance(self) -> Tolerance:
         "(rtol, atol): each of `distances` is within rtol·d + atol of the exact distance d of the input values."
         eps, eta = pair_error(self.route, self.dim)
-        return eps/2 + eps**2/2 + 2.0**-52, math.sqrt(eta)
+        return Tolerance(eps/2 + eps**2/2 + 2.0**-52, math.sqrt(eta))
 
     @property
     def conflicts(self) -> list:

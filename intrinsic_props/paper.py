@@ -9,6 +9,7 @@ import importlib.resources
 import os
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -20,15 +21,16 @@ from .data import (SAMPLES_DIR, DuplicatesWarning, ImageSet, _manifest, availabl
 from .laws import (DOMAIN_COLORS, LawFit, by_domain, check_columns, fit_delta_vs_sharpness,
                                   fit_domain_difference,
                                   fit_law, fit_loss_vs_dim, fit_slope_difference, share_repr_within_data)
-from .stats import LinearFit
+from .stats import Interval, LinearFit
 from .sweep import class_pairs, expand, run_id, run_sweep, run_task
 
 # %% auto #0
 __all__ = ['CITATION', 'PAPER_VALUES', 'CLAIMS', 'PRIMARY_TESTS', 'LAW_SECTIONS', 'TASKS', 'SCALES', 'TASK_KEY', 'TASK_COLUMNS',
            'primary_tests', 'verdict', 'law_summary', 'paper_domain_means', 'task_sources', 'current_scale',
            'domain_ranges', 'ranges_overlap', 'claim_tally', 'task_capacity', 'n_grid', 'test_size', 'dataset_tasks',
-           'paper_sweep', 'measurement_sets', 'results_dir', 'sweep_database', 'paper_results', 'done_runs',
-           'study_results', 'primary_runs', 'plot_dataset_bars', 'plot_loss_panels', 'write_sweep_spec']
+           'paper_sweep', 'measurement_sets', 'results_dir', 'sweep_database', 'SweepResults', 'paper_results',
+           'done_runs', 'Study', 'study_results', 'primary_runs', 'plot_dataset_bars', 'plot_loss_panels',
+           'write_sweep_spec']
 
 # %% ../nbs/12_paper.ipynb #c67a3e0b
 CITATION = ("N. Konz and M. A. Mazurowski, The Effect of Intrinsic Dataset Properties on Generalization: Unraveling "
@@ -266,10 +268,10 @@ def domain_ranges(df:pd.DataFrame, # one row per dataset or task, with a `domain
 
 # %% ../nbs/12_paper.ipynb #d79189a6
 def ranges_overlap(ranges:pd.DataFrame, # from `domain_ranges`
-                  ) -> tuple:
+                  ) -> Interval|None:
     "The interval (low, high) common to every domain's range, or None when they do not overlap."
     low, high = float(ranges["min"].max()), float(ranges["max"].min())
-    return (low, high) if low <= high else None
+    return Interval(low, high) if low <= high else None
 
 # %% ../nbs/12_paper.ipynb #41ad13fd
 def claim_tally(claims:pd.DataFrame, # a chapter's table: `claim` starts with "<number>:", `holds` yes/no/not resolved, `primary` bool
@@ -410,14 +412,20 @@ def sweep_database(spec:dict) -> Path:
     "Where the chapters keep the results of sweep `spec`: `results_dir()/<name>.db`."
     return results_dir()/f"{spec['name']}.db"
 
+# %% ../nbs/12_paper.ipynb #6760501a
+class SweepResults(NamedTuple):
+    "The paper's sweep specification at a scale and every run of it."
+    spec:dict # the sweep specification (`paper_sweep`)
+    results:pd.DataFrame # every run, as `load_results` reads them
+
 # %% ../nbs/12_paper.ipynb #2bf16763
 def paper_results(scale:str=None, # a key of `SCALES`; `current_scale()` when None
-                 ) -> tuple:
+                 ) -> SweepResults:
     "(specification, results) of the paper's sweep at `scale`: runs what its database lacks, returns every run."
     spec = paper_sweep(scale)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DuplicatesWarning)
-        return spec, run_sweep(spec, sweep_database(spec), progress=False)
+        return SweepResults(spec, run_sweep(spec, sweep_database(spec), progress=False))
 
 # %% ../nbs/12_paper.ipynb #f1817e9c
 TASK_KEY = ["dataset", "classes", "seed"]
@@ -435,9 +443,16 @@ def done_runs(results:pd.DataFrame, # from `paper_results` or `load_results`
     at_largest = done.sort_values("n_train", kind="stable").groupby(TASK_KEY)[cols].transform("last")
     return done.assign(**{TASK_COLUMNS[c]: at_largest[c] for c in cols})
 
+# %% ../nbs/12_paper.ipynb #6830b467
+class Study(NamedTuple):
+    "The paper's sweep at a scale, checked: its specification, every run, and the finished runs with their task columns."
+    spec:dict # the sweep specification
+    results:pd.DataFrame # every run
+    runs:pd.DataFrame # the finished runs (`done_runs`)
+
 # %% ../nbs/12_paper.ipynb #cac7557b
 def study_results(scale:str=None, # a key of `SCALES`; `current_scale()` when None
-                 ) -> tuple:
+                 ) -> Study:
     "(specification, every run, finished runs with task columns) of the paper's sweep at `scale`, computed where missing and checked."
     spec, results = paper_results(scale)
     expected = {run_id(c) for c in expand(spec)}
@@ -450,7 +465,7 @@ def study_results(scale:str=None, # a key of `SCALES`; `current_scale()` when No
                            "execute the chapter")
     failed = results[results.status == "failed"]
     if failed.error.isna().any(): raise ValueError("a failed run was stored without its error")
-    return spec, results, done_runs(results)
+    return Study(spec, results, done_runs(results))
 
 # %% ../nbs/12_paper.ipynb #b3c7da3a
 def primary_runs(runs:pd.DataFrame, # from `done_runs` or `study_results`

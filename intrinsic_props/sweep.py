@@ -31,15 +31,16 @@ from .models import ARCHITECTURES, build_model, check_input
 from .representations import _resolve, activations
 from .robustness import attack_eval, eps_in_units
 from .store import SCHEMA, ResultStore, _alive, _classes_label, _flat, load_results
-from .training import PRESETS, TrainSettings, evaluate, train, train_settings
+from .training import PRESETS, TrainResult, TrainSettings, evaluate, train, train_settings
 
 _all_ = ["SCHEMA", "ResultStore", "load_results"]  # the results database's names, importable from here as before
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'TEXT', 'FLAG', 'CLASS', 'PAIR', 'SIZE', 'SETTINGS_SCHEMA', 'GRID_SCHEMA', 'ENTRY_SCHEMA', 'SPEC_SCHEMA',
            'GRID_KEYS', 'RAY_HELP', 'RAY_RETRIES', 'EXECUTORS', 'run_id', 'class_pairs', 'SpecError', 'Field', 'whole',
-           'real', 'one_of', 'optional', 'list_of', 'check_spec', 'expand', 'read_spec', 'run_task', 'run_model',
-           'run_experiment', 'execute_run', 'run_sweep', 'dry_run', 'SCHEMA', 'ResultStore', 'load_results']
+           'real', 'one_of', 'optional', 'list_of', 'check_spec', 'expand', 'read_spec', 'run_task', 'TrainedModel',
+           'run_model', 'run_experiment', 'execute_run', 'run_sweep', 'dry_run', 'SCHEMA', 'ResultStore',
+           'load_results']
 
 # %% ../nbs/09_sweep.ipynb #e3c85935
 DEFAULTS = dict(
@@ -288,16 +289,22 @@ def run_task(config:dict) -> BinaryTask:
                        channels=d.get("channels"), scale=d.get("scale", "unit"), protocol=d.get("protocol"),
                        test_data=test_source)
 
+# %% ../nbs/09_sweep.ipynb #c924ea08
+class TrainedModel(NamedTuple):
+    "A run's trained model and the record of its training."
+    model:torch.nn.Module # the trained network
+    result:TrainResult # settings, history and test score
+
 # %% ../nbs/09_sweep.ipynb #7471c275
 def run_model(config:dict, # one run configuration
               task:BinaryTask, # its task, from `run_task`
-             ) -> tuple:
+             ) -> TrainedModel:
     "The run's model built from its seed and trained on `task` with its settings: (model, `TrainResult`)."
     model = build_model(config["model"], in_channels=task.train.shape[0], seed=config["seed"])
     t = config["train"]
     fit = train(model, task, settings=t.get("preset", "quick"), device=_device(config), progress=False,
                 **{"seed": config["seed"], **{k: v for k, v in t.items() if k != "preset"}})
-    return model, fit
+    return TrainedModel(model, fit)
 
 # %% ../nbs/09_sweep.ipynb #4cb1c0bc
 def _repr_dims(acts:torch.Tensor) -> tuple:
