@@ -401,19 +401,36 @@ def _ray_reconfigure():
         Config.initialize("")
     except (ImportError, AttributeError): pass  # a Ray without token authentication
 
+# %% ../nbs/09_sweep.ipynb #58b97f1a
+def _ray_error(e:Exception) -> str:
+    "The part of Ray error `e` that says what went wrong: a server traceback's last line, else the message (≤ 300 chars)."
+    text = str(e)
+    if "Traceback (most recent call last)" in text:
+        last = [line for line in text.splitlines() if line.strip()][-1].strip()
+        text = f"{text.split('Traceback')[0].strip()} … {last}"
+    return " ".join(text.split())[:300]
+
 # %% ../nbs/09_sweep.ipynb #705d810b
-def _ray_connect(ray, address:str=None) -> bool:
+def _ray_connect(ray, address:str=None, # Ray cluster address; a local cluster when None
+                 tries:int=3, # attempts through the Ray Client when the head fails to start its per-client server
+                 wait:float=2.0, # seconds before the second attempt, doubling after
+                ) -> bool:
     "Connect to the Ray cluster at `address` (a local one when None); whether this call initialised Ray."
     if ray.is_initialized(): return False
     env = {k: os.environ[k] for k in ("INTRINSIC_PROPS_DATA",) if k in os.environ}
     kwargs = dict(runtime_env={"env_vars": env} if env else None, log_to_driver=False)
     if not str(address).startswith("ray://"): kwargs.update(configure_logging=False)
     if address is None: kwargs.update(include_dashboard=False)
-    try: ray.init(address=address, **kwargs)
-    except (ConnectionError, ValueError, RuntimeError, TimeoutError) as e:
-        raise RuntimeError(f"cannot connect to the Ray cluster at {address}: "
-                           f"{' '.join(str(e).split())[:300]}; {RAY_HELP}") from e
-    return True
+    for attempt in range(tries):
+        try:
+            ray.init(address=address, **kwargs)
+            return True
+        except (ConnectionError, ValueError, RuntimeError, TimeoutError) as e:
+            if attempt + 1 < tries and "Initialization failure from server" in str(e):
+                time.sleep(wait * 2**attempt)
+                continue
+            raise RuntimeError(f"cannot connect to the Ray cluster at {address}: {_ray_error(e)}; {RAY_HELP}") from e
+
 
 # %% ../nbs/09_sweep.ipynb #c25534b9
 RAY_RETRIES = 3  # times Ray runs a task again whose worker died

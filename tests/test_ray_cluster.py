@@ -126,10 +126,16 @@ def driver(cluster:Cluster, spec_file, db, form:str) -> subprocess.Popen:
                             env=cluster.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def finish(proc:subprocess.Popen, timeout:int=300) -> str:
-    "Wait for a driver; its stderr, after checking it succeeded."
+def server_logs(cluster:Cluster) -> str:
+    "The end of the head's Ray Client server logs: why a `ray://` connection failed on the head's side."
+    logs = sorted(Path(cluster.env["RAY_TMPDIR"]).glob("**/session_latest/logs/ray_client_server*.err"))
+    return "".join(f"\n--- {p.name}:\n{p.read_text()[-1500:]}" for p in logs)
+
+
+def finish(proc:subprocess.Popen, timeout:int=300, cluster:Cluster=None) -> str:
+    "Wait for a driver; its stderr, after checking it succeeded (with the head's client logs when `cluster` is given)."
     _, err = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 0, err + (server_logs(cluster) if cluster else "")
     return err
 
 
@@ -145,7 +151,7 @@ def stored_runs(db) -> int:
 @pytest.mark.parametrize("form", ["auto", "host:port", "ray://"])
 def test_each_address_form_gives_the_local_results(cluster, small_file, reference, tmp_path, form):
     db = tmp_path/"sweep.db"
-    err = finish(driver(cluster, small_file, db, form))
+    err = finish(driver(cluster, small_file, db, form), cluster=cluster)
     assert "2 of 2 runs done, 0 failed" in err
     assert stored(db) == part(reference, SMALL)
 
