@@ -100,7 +100,7 @@ def test_too_many_gratings_for_the_image():
 @pytest.mark.parametrize("d", [2, 4])
 @pytest.mark.parametrize("phase_range", [2*math.pi, math.pi/2])
 def test_dimension_is_recovered_at_low_d(d, phase_range):
-    "The tolerance measured in 04_synthetic: within 12 % for MacKay–Ghahramani MLE and TwoNN at d ≤ 4, N = 2000."
+    "The tolerance measured in api/08_synthetic: within 12 % for MacKay–Ghahramani MLE and TwoNN at d ≤ 4, N = 2000."
     nb = neighbors(gratings(2000, d, phase_range=phase_range, seed=11).data.flat(), k=20)
     with warnings.catch_warnings():
         warnings.simplefilter("error", DuplicatesWarning)

@@ -5,7 +5,7 @@ Quarto: front matter, `#| hide`, show_doc entries added and executed, links to t
 renders each processed notebook to one HTML page, as Quarto would, without executing anything: committed outputs are
 shown as they are.
 
-- Pages are named as nbdev names them (the `output-file` of the front matter: `02_intrinsic_dim.ipynb` ->
+- Pages are named as nbdev names them (the `output-file` of the front matter: `api/05_intrinsic_dim.ipynb` ->
   `intrinsic_dim.html`, in the notebook's folder), so the links in `intrinsic_props/_modidx.py` point at them.
 - The navigation follows the reading order: the README (`index.ipynb`) as home page, then the top-level notebooks,
   then the folders `tutorials/`, `api/`, `paper/` (others after them), each notebook by its file name (numbers first).
