@@ -531,7 +531,9 @@ def plot_dataset_bars(table:pd.DataFrame, # one row per task and replicate: data
         values = table.loc[table.domain == domain, value]
         mean = float(np.exp(np.log(values).mean()) if log else values.mean())
         ax.axvline(mean, color=DOMAIN_COLORS.get(domain, "tab:gray"), ls="--", lw=1, label=f"{domain} mean {mean:.3g}")
-    if log: ax.set_xscale("log")
+    if log:
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())  # labelled minor ticks overlap over a short range
     ax.set_xlabel(label or value)
     ax.legend(fontsize=7, loc="lower right")
     return ax
