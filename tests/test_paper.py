@@ -4,6 +4,7 @@ study is in the `cpu` and `paper` specifications; without it, they hold what is 
 `quick` scale)."""
 import subprocess
 import warnings
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -75,3 +76,20 @@ def test_summary_without_clusters_uses_classical_intervals():
     table = law_summary(simulate_sweep(seed=2), cluster=None, delta=None, d_repr=None, n_boot=30)
     assert table.ci_method.str.startswith(("OLS, classical", "quantile regression")).all()
     assert (table.n_clusters == table.n_runs).all()
+
+
+
+def test_a_complete_sweep_is_only_read(data, tmp_path, monkeypatch):
+    "Chapters re-executed from a complete (e.g. committed) database leave it byte for byte as it was, with no journal."
+    import contextlib
+    import shutil
+    import sqlite3
+    from intrinsic_props.paper import paper_results, sweep_database
+    spec, results = paper_results("quick")  # computed here unless the chapters' tests did it already
+    source = sweep_database(spec)
+    monkeypatch.setenv("INTRINSIC_PROPS_RESULTS", str(tmp_path))
+    copy = Path(shutil.copy(source, sweep_database(spec)))
+    with contextlib.closing(sqlite3.connect(copy)) as db: db.execute("PRAGMA journal_mode=DELETE")  # as committed
+    before = copy.read_bytes()
+    pd.testing.assert_frame_equal(paper_results("quick").results, results)
+    assert copy.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [copy.name]
