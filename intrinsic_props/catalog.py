@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['DATASETS', 'DEBIAN_FASHION_MNIST', 'SAMPLES_DIR', 'DIGITS_SPLITS', 'cache_dir', 'data_dirs', 'known_datasets',
-           'available_datasets']
+__all__ = ['DATASETS', 'DEBIAN_FASHION_MNIST', 'SAMPLES_DIR', 'DIGITS_SPLITS', 'cache_dir', 'env_flag', 'data_dirs',
+           'known_datasets', 'available_datasets']
 
 # %% ../nbs/api/00_catalog.ipynb #e7541e73
 _MNIST_CLASSES = [str(i) for i in range(10)]
@@ -56,6 +56,11 @@ SAMPLES_DIR = Path(str(importlib.resources.files("intrinsic_props")/"samples"))
 def cache_dir() -> Path:
     "Per-user folder where downloaded datasets are kept."
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home()/".cache")/"intrinsic_props"
+
+# %% ../nbs/api/00_catalog.ipynb #6dc73781
+def env_flag(name:str) -> bool:
+    "Whether the environment variable `name` is switched on: set to anything but empty, 0 or false."
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false")
 
 # %% ../nbs/api/00_catalog.ipynb #ec97b9b5
 def data_dirs(root=None) -> list:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .catalog import env_flag
 from .data import (SAMPLES_DIR, DuplicatesWarning, ImageSet, _manifest, available_datasets, cache_dir,
                                   class_indices,
                                   load_dataset)
@@ -421,12 +422,16 @@ class SweepResults(NamedTuple):
 
 # %% ../nbs/api/16_paper.ipynb #2bf16763
 def paper_results(scale:str=None, # a key of `SCALES`; `current_scale()` when None
+                  interim:bool=False, # read the stored runs only, keeping the complete replicates (`complete_replicates`)
                  ) -> SweepResults:
     "(specification, results) of the paper's sweep at `scale`: runs what its database lacks, returns every run."
     spec = paper_sweep(scale)
     db, ids = sweep_database(spec), {run_id(c) for c in expand(spec)}
+    if interim and not db.is_file():
+        raise FileNotFoundError(f"{db}: no database of {spec['name']} yet; run its sweep first")
     if db.is_file():  # a complete sweep is only read: a committed database stays as it was
         stored = load_results(db, run_ids=ids)
+        if interim: return complete_replicates(spec, stored)
         if len(stored) == len(ids) and (stored.status == "done").all(): return SweepResults(spec, stored)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DuplicatesWarning)
@@ -484,13 +489,7 @@ def study_results(scale:str=None, # a key of `SCALES`; `current_scale()` when No
                   interim:bool=None, # read the stored runs only, keeping complete replicates; None: `INTRINSIC_PROPS_INTERIM`
                  ) -> Study:
     "(specification, every run, finished runs with task columns) of the paper's sweep at `scale`, computed where missing and checked."
-    if interim is None: interim = os.environ.get("INTRINSIC_PROPS_INTERIM", "").lower() not in ("", "0", "false")
-    if interim:
-        spec = paper_sweep(scale)
-        db = sweep_database(spec)
-        if not db.is_file(): raise FileNotFoundError(f"{db}: no database of {spec['name']} yet; run its sweep first")
-        spec, results = complete_replicates(spec, load_results(db))
-    else: spec, results = paper_results(scale)
+    spec, results = paper_results(scale, env_flag("INTRINSIC_PROPS_INTERIM") if interim is None else interim)
     expected = {run_id(c) for c in expand(spec)}
     if not results.run_id.is_unique: raise ValueError("the sweep database holds a run twice")
     missing = expected - set(results.run_id)

@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 import pytest
 
+from intrinsic_props.catalog import env_flag
+
 ROOT = Path(__file__).resolve().parent.parent
 # Datasets without a bundled sample, and the sample a test reads in their place when the shelf is absent.
 SUBSTITUTES = {"cifar10": "mnist-sample", "brain-tumor-mri-64": "breastmnist-sample",
@@ -29,7 +31,7 @@ def shelf_folder():
     "The shelf folder INTRINSIC_PROPS_DATA names, None when unset; an error when it is set but holds no manifest."
     d = os.environ.get("INTRINSIC_PROPS_DATA")
     if not d:
-        if os.environ.get("INTRINSIC_PROPS_REQUIRE_DATA", "").lower() not in ("", "0", "false"):
+        if env_flag("INTRINSIC_PROPS_REQUIRE_DATA"):
             raise pytest.UsageError("INTRINSIC_PROPS_REQUIRE_DATA is set but INTRINSIC_PROPS_DATA is not: name the "
                                     "data shelf, "
                                     "e.g. INTRINSIC_PROPS_DATA=../shared/data")

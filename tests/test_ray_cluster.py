@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-import yaml
 
 pytest.importorskip("ray", reason="the Ray executor needs the [ray] extra (part of [dev])")
 pytest.importorskip("grpc", reason="the Ray Client needs ray[client] (the [ray] extra)")
 
-from test_sweep import stored  # noqa: E402  (the database check shared with the local stress tests)
+from test_sweep import spec_on_disk, stored  # noqa: E402  (the database check shared with the local stress tests)
 from intrinsic_props.sweep import expand, run_id, run_sweep  # noqa: E402
 
 SPEC = dict(name="ray-cluster", datasets=[{"name": "digits", "pairs": [["3", "8"], ["0", "1"]]}], models=["small_cnn"],
@@ -93,17 +92,11 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def spec_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("spec")/"ray-cluster.yaml"
-    path.write_text(yaml.safe_dump(SPEC))
-    return path
+def spec_file(tmp_path_factory): return spec_on_disk(tmp_path_factory, SPEC)
 
 
 @pytest.fixture(scope="module")
-def small_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("spec")/"ray-cluster-small.yaml"
-    path.write_text(yaml.safe_dump(SMALL))
-    return path
+def small_file(tmp_path_factory): return spec_on_disk(tmp_path_factory, SMALL)
 
 
 def part(reference:dict, spec:dict) -> dict:

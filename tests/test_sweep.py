@@ -5,6 +5,7 @@ import random
 import signal
 import sqlite3
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -15,11 +16,15 @@ SPEC = dict(name="stress", datasets=[{"name": "digits", "pairs": [["3", "8"], ["
             n_train=[40, 60, 80], seeds=[0], data={"n_test": 30}, train={"epochs": 2}, attack={"pgd_steps": 3})
 
 
-@pytest.fixture(scope="module")
-def spec_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("spec")/"stress.yaml"
-    path.write_text(yaml.safe_dump(SPEC))
+def spec_on_disk(tmp_path_factory, spec:dict) -> Path:
+    "`spec` written as YAML to a fresh folder, named after it, as a user's specification file."
+    path = tmp_path_factory.mktemp("spec")/f"{spec['name']}.yaml"
+    path.write_text(yaml.safe_dump(spec))
     return path
+
+
+@pytest.fixture(scope="module")
+def spec_file(tmp_path_factory): return spec_on_disk(tmp_path_factory, SPEC)
 
 
 @pytest.fixture(scope="module")

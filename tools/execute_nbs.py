@@ -23,6 +23,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from intrinsic_props.catalog import env_flag
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "intrinsic_props"  # the notebook metadata key (settings.ini: allowed_metadata_keys)
 EXECUTED = ("tutorials", "api", "paper")  # folders of nbs/ whose notebooks are committed with outputs
@@ -80,7 +82,7 @@ def execute_in_place(path:Path, flags:set):
     if shell.exc is not None: sys.exit(f"{path}: a cell failed, nothing written:\n{shell.prettytb(fname=path)}")
     for cell in nb.cells:
         if skipped(cell, flags) and cell.cell_type == "code": cell.outputs = []
-    interim = os.environ.get("INTRINSIC_PROPS_INTERIM", "").lower() not in ("", "0", "false")
+    interim = env_flag("INTRINSIC_PROPS_INTERIM")
     nb.metadata[KEY] = dict(code=fingerprint(nb), scale=os.environ.get("INTRINSIC_PROPS_SCALE", "quick"),
                             **({"interim": True} if interim and path.parent.name == "paper" else {}))
     write_nb(nb, path)
