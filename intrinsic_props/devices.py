@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 
 # %% auto #0
-__all__ = ['FP32_NODES', 'resolve_device', 'available_ram', 'free_memory', 'to_device', 'precision_state', 'restore_precision',
-           'set_fp32_precision', 'matmul_precision', 'ieee_float32', 'autocast_off']
+__all__ = ['FP32_NODES', 'FP32_TREE', 'resolve_device', 'available_ram', 'free_memory', 'to_device', 'precision_state',
+           'restore_precision', 'set_fp32_precision', 'matmul_precision', 'ieee_float32', 'autocast_off']
 
 # %% ../nbs/api/02_devices.ipynb #ac3b76e7
 def resolve_device(device="auto") -> torch.device:
@@ -66,6 +66,13 @@ def to_device(t:torch.Tensor, # a CPU tensor
 # %% ../nbs/api/02_devices.ipynb #42fa4054
 FP32_NODES = ("", "cuda.matmul", "cudnn", "cudnn.conv", "cudnn.rnn", "mkldnn", "mkldnn.matmul", "mkldnn.conv",
               "mkldnn.rnn")
+# each flag's children ("cudnn" is CUDA's flag: cuBLAS's matmuls inherit from it too)
+FP32_TREE = {"": ("cudnn", "mkldnn"), "cudnn": ("cuda.matmul", "cudnn.conv", "cudnn.rnn"),
+             "mkldnn": ("mkldnn.matmul", "mkldnn.conv", "mkldnn.rnn")}
+# PyTorch's name of each flag: (backend, op)
+_FLAGS = dict(zip(FP32_NODES, [("generic", "all"), ("cuda", "matmul"), ("cuda", "all"), ("cuda", "conv"),
+                               ("cuda", "rnn"), ("mkldnn", "all"), ("mkldnn", "matmul"), ("mkldnn", "conv"),
+                               ("mkldnn", "rnn")]))
 _NEW_API = hasattr(torch.backends, "fp32_precision")  # PyTorch ≥ 2.9
 
 def _node(path:str):
@@ -74,21 +81,40 @@ def _node(path:str):
     for part in filter(None, path.split(".")): obj = getattr(obj, part)
     return obj
 
+def _set(flags:dict):
+    "Set each flag of `flags` to its value; one that holds cuDNN's built-in \"default\" (which cannot be set) is left alone."
+    # by PyTorch's setter of that flag: `torch.backends.mkldnn.fp32_precision = v` sets the generic one (PyTorch 2.14)
+    for p, v in flags.items():
+        if v != "default": torch._C._set_fp32_precision_setter(*_FLAGS[p], v)
+
+def _own_flags() -> dict:
+    "Each flag's own value, which its getter hides while it inherits: \"none\" then, \"default\" for cuDNN's built-in TF32."
+    own = {"": _node("").fp32_precision}  # no parent: the getter answers its own value
+    _set({"": "none"})
+    own |= {p: _node(p).fp32_precision for p in FP32_TREE[""]}
+    _set(dict.fromkeys(FP32_TREE[""], "none"))
+    leaves = [p for p in FP32_NODES if p not in FP32_TREE]
+    alone = {p: _node(p).fp32_precision for p in leaves}  # own value; "tf32" for the built-in default too
+    _set({"": "ieee"})  # which the built-in default follows, and a flag set to "tf32" does not
+    own |= {p: "default" if v == "tf32" and _node(p).fp32_precision == "ieee" else v for p, v in alone.items()}
+    _set(own)
+    return own
+
 def precision_state() -> dict:
-    "PyTorch's float32 precision settings: every `fp32_precision` flag and the legacy matmul precision."
+    "PyTorch's float32 precision settings as set: each `fp32_precision` flag's own value (\"none\": it inherits) and the legacy matmul precision."
     if not _NEW_API: return dict(nodes={}, legacy=torch.get_float32_matmul_precision(),
                                  cudnn=torch.backends.cudnn.allow_tf32)
-    nodes = {p: _node(p).fp32_precision for p in FP32_NODES}
-    # the legacy getter cannot fail now
-    _node("cuda.matmul").fp32_precision = _node("mkldnn.matmul").fp32_precision = "ieee"
+    nodes = _own_flags()
+    # the legacy getter cannot fail while both matmul flags inherit "none"
+    _set(dict.fromkeys(("", *FP32_TREE[""], "cuda.matmul", "mkldnn.matmul"), "none"))
     legacy = torch.get_float32_matmul_precision()
-    _node("cuda.matmul").fp32_precision, _node("mkldnn.matmul").fp32_precision = nodes["cuda.matmul"], nodes["mkldnn.matmul"]
+    _set(nodes)
     return dict(nodes=nodes, legacy=legacy)
 
 def restore_precision(state:dict):
-    "Put PyTorch's float32 precision settings back to `state` (from `precision_state`), exactly."
+    "Put PyTorch's float32 precision settings back to `state` (from `precision_state`): a flag that inherited inherits again."
     torch.set_float32_matmul_precision(state["legacy"])  # sets the two matmul flags too, set again below
-    for p, v in state["nodes"].items(): _node(p).fp32_precision = v
+    _set(state["nodes"])
     if "cudnn" in state: torch.backends.cudnn.allow_tf32 = state["cudnn"]
 
 def set_fp32_precision(matmul:str, # "tf32" (CUDA tensor cores; IEEE through oneDNN) or "ieee"
@@ -98,7 +124,9 @@ def set_fp32_precision(matmul:str, # "tf32" (CUDA tensor cores; IEEE through one
     torch.set_float32_matmul_precision("high" if matmul == "tf32" else "highest")
     if _NEW_API:
         torch.backends.mkldnn.matmul.fp32_precision = "ieee"
-        if conv: torch.backends.cudnn.conv.fp32_precision = torch.backends.cudnn.rnn.fp32_precision = conv
+        if conv:  # through CUDA's flag, which inheriting ones follow: cuDNN's built-in default cannot be set back
+            _set({"cudnn": conv})
+            _set({p: conv for p in ("cudnn.conv", "cudnn.rnn") if _node(p).fp32_precision != conv})
     elif conv: torch.backends.cudnn.allow_tf32 = conv == "tf32"
 
 @contextmanager
