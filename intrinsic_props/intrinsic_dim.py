@@ -27,8 +27,9 @@ from .stats import Interval, percentile_interval
 # %% auto #0
 __all__ = ['NEAR_DUPLICATE_ALPHA', 'DUPLICATE_HANDLING', 'MIN_POINTS', 'LOCAL_FRACTION', 'POOLS', 'TWONN_METHODS', 'POOL_NAMES',
            'knn_distances', 'Duplicates', 'find_near_duplicates', 'NonzeroDistances', 'nonzero_distances',
-           'deduplicate', 'FewPointsWarning', 'MLE', 'TwoNN', 'relative_difference', 'confidence_interval',
-           'dimension_vs_k', 'plot_dimension_vs_k', 'skdim_names', 'SkdimEstimator', 'make_estimator']
+           'deduplicate', 'near_copies', 'FewPointsWarning', 'MLE', 'TwoNN', 'relative_difference',
+           'confidence_interval', 'dimension_vs_k', 'plot_dimension_vs_k', 'skdim_names', 'SkdimEstimator',
+           'make_estimator']
 
 # %% ../nbs/api/05_intrinsic_dim.ipynb #e980158b
 def _is_neighbors(data) -> bool:
@@ -206,17 +207,44 @@ def _screen_skipped(distances:np.ndarray, # N×k non-zero distances, from `nonze
     return dup
 
 # %% ../nbs/api/05_intrinsic_dim.ipynb #dcbb5cc9
+def _copy_links(data, k:int, alpha:float) -> tuple:
+    "(points, linked neighbours, N): each point linked to its exact copies and, if it has a near-duplicate, to every neighbour closer than T_k/t."
+    distances, indices = knn_distances(data, k)
+    dup = find_near_duplicates(distances, alpha)
+    rows, cols = np.nonzero((distances == 0) | (dup.near[:, None] & (distances*dup.ratio_threshold < distances[:, -1:])))
+    return rows, indices[rows, cols], len(distances)
+
+# %% ../nbs/api/05_intrinsic_dim.ipynb #0bebe02f
 def deduplicate(data, # N×D array/tensor, `ImageSet`, or precomputed neighbours
                 k:int=20, # neighbours searched: groups of up to k near-identical points are found
                 alpha:float=NEAR_DUPLICATE_ALPHA, # chance that data without near-duplicates lose a point
                ) -> np.ndarray:
     "Sorted indices of the points to keep: one of each group of exact copies and near-duplicates."
-    distances, indices = knn_distances(data, k)
-    dup = find_near_duplicates(distances, alpha)
-    rows, cols = np.nonzero((distances == 0) | (dup.near[:, None] & (distances*dup.ratio_threshold < distances[:, -1:])))
-    links = coo_matrix((np.ones(len(rows)), (rows, indices[rows, cols])), shape=(len(distances),)*2)
-    _, group = connected_components(links, directed=False)
+    rows, linked, n = _copy_links(data, k, alpha)
+    _, group = connected_components(coo_matrix((np.ones(len(rows)), (rows, linked)), shape=(n, n)), directed=False)
     return np.sort(np.unique(group, return_index=True)[1])
+
+# %% ../nbs/api/05_intrinsic_dim.ipynb #edc45a4c
+def _flat_points(data) -> torch.Tensor:
+    "An `ImageSet`'s images or an N×D array/tensor as an N×D tensor."
+    return data.images.reshape(len(data), -1) if isinstance(data, ImageSet) else torch.as_tensor(np.asarray(data))
+
+# %% ../nbs/api/05_intrinsic_dim.ipynb #50a01d65
+def near_copies(data, # N×D array/tensor or `ImageSet`: the points to check (e.g. test images)
+                reference, # M×D array/tensor or `ImageSet` of the same kind (e.g. the training pool)
+                k:int=20, # neighbours searched, as in `deduplicate`
+                alpha:float=NEAR_DUPLICATE_ALPHA, # chance that data without near-duplicates show one
+               ) -> np.ndarray:
+    "N bools: whether each point of `data` has an exact or near copy in `reference` (the screen of `deduplicate` on both together)."
+    a, b = _flat_points(data), _flat_points(reference)
+    if a.shape[1:] != b.shape[1:] or a.dtype != b.dtype:
+        raise ValueError(f"data ({tuple(a.shape)}, {a.dtype}) and reference ({tuple(b.shape)}, {b.dtype}) must hold "
+                         "points of one kind: preprocess both alike")
+    rows, linked, _ = _copy_links(torch.cat([a, b]), k, alpha)
+    n, hit = len(a), np.zeros(len(a), bool)
+    hit[rows[(rows < n) & (linked >= n)]] = True
+    hit[linked[(rows >= n) & (linked < n)]] = True
+    return hit
 
 # %% ../nbs/api/05_intrinsic_dim.ipynb #d4a5310e
 MIN_POINTS = 20 # fewer pooled points: the sampling error alone is tens of percent

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import importlib.resources
+import json
 import os
 import warnings
 from pathlib import Path
@@ -22,16 +23,21 @@ from .data import (SAMPLES_DIR, DuplicatesWarning, ImageSet, _manifest, availabl
 from .laws import (DOMAIN_COLORS, LawFit, by_domain, check_columns, fit_delta_vs_sharpness,
                                   fit_domain_difference,
                                   fit_law, fit_loss_vs_dim, fit_slope_difference, share_repr_within_data)
+from .intrinsic_dim import near_copies
+from .measure import measure
+from .models import build_model
+from .representations import activations
 from .stats import Interval, LinearFit
-from .store import load_results
-from .sweep import class_pairs, expand, run_id, run_sweep, run_task
+from .store import _classes_label, load_results
+from .sweep import _repr_dims, class_pairs, expand, run_id, run_sweep, run_task, training_pool
 
 # %% auto #0
-__all__ = ['CITATION', 'PAPER_VALUES', 'CLAIMS', 'PRIMARY_TESTS', 'LAW_SECTIONS', 'TASKS', 'SCALES', 'TASK_KEY', 'TASK_COLUMNS',
-           'primary_tests', 'verdict', 'law_summary', 'paper_domain_means', 'task_sources', 'current_scale',
-           'domain_ranges', 'ranges_overlap', 'claim_tally', 'task_capacity', 'n_grid', 'test_size', 'dataset_tasks',
-           'paper_sweep', 'measurement_sets', 'results_dir', 'sweep_database', 'SweepResults', 'paper_results',
-           'done_runs', 'Study', 'InterimWarning', 'complete_replicates', 'study_results', 'primary_runs',
+__all__ = ['CITATION', 'PAPER_VALUES', 'CLAIMS', 'LAW_SECTIONS', 'TASKS', 'SCALES', 'TASK_KEY', 'TASK_COLUMNS', 'NEAR_COPY_SHARE',
+           'law_summary', 'paper_domain_means', 'task_sources', 'non_radiology', 'current_scale', 'domain_ranges',
+           'ranges_overlap', 'task_capacity', 'n_grid', 'test_size', 'dataset_tasks', 'paper_sweep', 'largest_runs',
+           'measurement_sets', 'common_n', 'task_properties', 'near_copy_shares', 'near_copy_sweep', 'results_dir',
+           'sweep_database', 'SweepResults', 'sweep_results', 'paper_results', 'reached_target', 'done_runs', 'Study',
+           'InterimWarning', 'complete_replicates', 'study_results', 'primary_runs', 'untrained_repr_dims',
            'plot_dataset_bars', 'plot_loss_panels', 'write_sweep_spec']
 
 # %% ../nbs/api/16_paper.ipynb #c67a3e0b
@@ -57,45 +63,6 @@ CLAIMS = {
     6: "d_repr ≲ d_data for most runs.",
     7: "The domains' d_data ranges overlap, so d_data alone does not explain the gap.",
 }
-
-# %% ../nbs/api/16_paper.ipynb #fe705fff
-PRIMARY_TESTS = {
-    1: "slope of log test loss on the task's d_data, fitted in each domain; holds when both slopes' "
-       "intervals lie above 0",
-    2: "medical − natural difference of mean log K_F over tasks (exact K_F of each task's largest training set, the "
-       "scale's preprocessing); holds when its interval lies above 0",
-    3: "slope of log test loss on log N within each task and model, both domains; holds when its interval lies below 0 "
-       "and reaches the law's −1/d_data (at the mean d_data) or steeper — the loss falls at least as fast as the "
-       "bound allows; "
-       "does not hold when it lies above the law's slope",
-    4: "Pearson r between FGSM Δloss and the task's K_F over the runs of both domains (the paper's r = "
-       "0.70); holds when "
-       "its cluster-bootstrap interval lies above 0",
-    5: "slope of log test loss on d_repr over the runs of both domains; holds when its interval lies above 0",
-    6: "share of runs with d_repr ≤ the task's d_data; holds when its interval lies above 1/2",
-    7: "medical − natural difference of mean log test loss at equal task d_data (OLS on a domain indicator "
-       "and d_data); "
-       "holds when its interval lies above 0, so that d_data alone does not explain the gap",
-}
-
-# %% ../nbs/api/16_paper.ipynb #998f3799
-def primary_tests(numbers=None, # claims to list, keys of `CLAIMS`; all when None
-                 ) -> pd.DataFrame:
-    "The pre-specified primary test of each claim in `numbers`, as a table to show before the results."
-    numbers = list(CLAIMS) if numbers is None else list(numbers)
-    return pd.DataFrame([dict(claim=f"{c}: {CLAIMS[c]}", primary_test=PRIMARY_TESTS[c]) for c in numbers]).set_index("claim")
-
-# %% ../nbs/api/16_paper.ipynb #5366ccc1
-def verdict(low:float, # lower end of a 95 % interval
-            high:float, # upper end
-            side:str=">", # the claim's side of `threshold`: ">" or "<"
-            threshold:float=0.0, # the boundary the claim is about
-           ) -> str:
-    "\"yes\" when the interval lies on the claim's side of `threshold`, \"no\" on the other side, else \"not resolved\"."
-    if not (np.isfinite(low) and np.isfinite(high)): return "not resolved"
-    above, below = low > threshold, high < threshold
-    if side not in (">", "<"): raise ValueError(f"side must be '>' or '<', got {side!r}")
-    return ("yes" if above else "no" if below else "not resolved") if side == ">" else ("yes" if below else "no" if above else "not resolved")
 
 # %% ../nbs/api/16_paper.ipynb #0e62be8e
 def _holds(low:float, high:float, criterion:tuple):
@@ -229,12 +196,30 @@ TASKS = [
     dict(name="fashion-mnist", source="Fashion-MNIST"),
     dict(name="cifar10", source="CIFAR-10"),
     dict(name="tiny-imagenet-64", source="ImageNet (Tiny-ImageNet)"),
+    dict(name="alzheimer-mri-64", classes=["Non_Demented", "Very_Mild_Demented"],
+         source="Kaggle Alzheimer MRI (ADNI-derived)"),
+    dict(name="lung-ct-64", classes=["Normal", "Malignant"], source="IQ-OTH/NCCD lung CT"),
+    dict(name="covid-ct-64", classes=["CT_NonCOVID", "CT_COVID"], source="UCSD COVID-CT"),
+    dict(name="covid-cxr-64", classes=["Normal", "COVID"], source="COVID-19 Radiography Database",
+         overlaps="Kermany pediatric chest X-ray"),
+    dict(name="blood-cells-64", classes=["lymphocyte", "monocyte"], source="PBC blood smears", radiology=False),
+    dict(name="cats-vs-dogs-64", classes=["Cat", "Dog"], source="Microsoft Cats vs Dogs"),
+    dict(name="caltech101-64", classes=["airplanes", "Motorbikes"], source="Caltech-101"),
+    dict(name="vehicles-64", classes=["non-vehicles", "vehicles"], source="GTI/KITTI vehicles"),
+    dict(name="food101-64", classes=["pizza", "sushi"], source="Food-101", split="train+test"),
 ]
 
 # %% ../nbs/api/16_paper.ipynb #53980929
-def task_sources() -> dict:
+def task_sources(merge_overlaps:bool=False, # count a dataset that holds another source's images in that source
+                ) -> dict:
     "{dataset name: source} of every task, for samples too."
-    return {name: t["source"] for t in TASKS for name in (t["name"], f"{t['name']}-sample")}
+    return {name: t.get("overlaps", t["source"]) if merge_overlaps else t["source"]
+            for t in TASKS for name in (t["name"], f"{t['name']}-sample")}
+
+# %% ../nbs/api/16_paper.ipynb #d00c5e73
+def non_radiology() -> set:
+    "Names (samples too) of the medical tasks whose images are not radiology (microscopy, say)."
+    return {name for t in TASKS if t.get("radiology", True) is False for name in (t["name"], f"{t['name']}-sample")}
 
 # %% ../nbs/api/16_paper.ipynb #82ab6aac
 SCALES = {
@@ -274,23 +259,6 @@ def ranges_overlap(ranges:pd.DataFrame, # from `domain_ranges`
     "The interval (low, high) common to every domain's range, or None when they do not overlap."
     low, high = float(ranges["min"].max()), float(ranges["max"].min())
     return Interval(low, high) if low <= high else None
-
-# %% ../nbs/api/16_paper.ipynb #41ad13fd
-def claim_tally(claims:pd.DataFrame, # a chapter's table: `claim` starts with "<number>:", `holds` yes/no/not resolved, `primary` bool
-                numbers, # the claims to tally, keys of `CLAIMS`
-                scale:str, # the scale the table was computed at
-               ) -> str:
-    "One line per claim: the verdict of its primary test, and how many of its secondary tests hold."
-    lines, words = [], {"yes": "holds", "no": "does not hold"}
-    for c in numbers:
-        rows = claims[claims.claim.str.startswith(f"{c}:")]
-        primary, secondary = rows[rows.primary.astype(bool)], rows[~rows.primary.astype(bool)]
-        if len(primary) != 1:
-            raise ValueError(f"claim {c} needs exactly one primary test in the table, found {len(primary)}")
-        lines.append(f"Claim {c} ({CLAIMS[c]}) {words.get(primary.holds.iloc[0], 'is not resolved')} by its primary "
-                     "test at the "
-                     f"{scale} scale; {(secondary.holds == 'yes').sum()} of {len(secondary)} secondary tests hold.")
-    return "\n".join(lines)
 
 # %% ../nbs/api/16_paper.ipynb #47441dfb
 def _capacity(data:ImageSet, classes) -> int:
@@ -388,6 +356,16 @@ def paper_sweep(scale:str=None, # a key of `SCALES`; `current_scale()` when None
                 seeds=[s["seed"] or 0], data=s["data"], train=s["train"], gpu=s["gpu"])
 
 # %% ../nbs/api/16_paper.ipynb #78c5e68d
+def largest_runs(spec:dict, # a sweep specification
+                ) -> list:
+    "The configuration of the largest-N run of every task and replicate of `spec` (its first model's)."
+    largest = {}
+    for c in expand(spec):
+        key = (c["dataset"], str(c["classes"]), c["seed"])
+        if key not in largest or c["n_train"] > largest[key]["n_train"]: largest[key] = c
+    return list(largest.values())
+
+# %% ../nbs/api/16_paper.ipynb #25b9a290
 def measurement_sets(scale:str=None, # a key of `SCALES`; `current_scale()` when None
                      names:list=None, # restrict to these datasets
                      preprocessing:dict=None, # replaces the scale's preprocessing, e.g. dict(protocol="paper")
@@ -395,11 +373,77 @@ def measurement_sets(scale:str=None, # a key of `SCALES`; `current_scale()` when
     "The training set of the largest-N run of every task and replicate at `scale` (labels 0/1)."
     spec = paper_sweep(scale, names)
     if preprocessing: spec["data"] = preprocessing
-    largest = {}
-    for c in expand(spec):
-        key = (c["dataset"], str(c["classes"]), c["seed"])
-        if key not in largest or c["n_train"] > largest[key]["n_train"]: largest[key] = c
-    return [run_task(c).train for c in largest.values()]
+    return [run_task(c).train for c in largest_runs(spec)]
+
+# %% ../nbs/api/16_paper.ipynb #425fc2d9
+def common_n(spec:dict, # a sweep specification
+            ) -> int:
+    "The largest training-set size every task of `spec` reaches: the smallest of the tasks' largest N."
+    return min(c["n_train"] for c in largest_runs(spec))
+
+# %% ../nbs/api/16_paper.ipynb #397df3fc
+def _balanced(labels:torch.Tensor, n:int, seed:int) -> torch.Tensor:
+    "Indices of n/2 images of each of the two labels, drawn with `seed`."
+    gen = torch.Generator().manual_seed(seed)
+    picks = []
+    for c in (0, 1):
+        idx = (labels == c).nonzero()[:, 0]
+        picks.append(idx[torch.randperm(len(idx), generator=gen)[:(n + 1 - c)//2]])
+    return torch.cat(picks).sort().values
+
+# %% ../nbs/api/16_paper.ipynb #f1817e9c
+TASK_KEY = ["dataset", "classes", "seed"]
+TASK_COLUMNS = {"d_data": "task_d_data", "d_data_twonn": "task_d_data_twonn", "k_f": "task_k_f",
+                "k_f_robust": "task_k_f_robust"}
+
+# %% ../nbs/api/16_paper.ipynb #526b7e0f
+def task_properties(spec:dict, # a sweep specification
+                    n:int=None, # images per draw; `common_n(spec)` when None
+                    draws:int=5, # class-balanced draws per task (seeds 0, 1, …), averaged
+                    k:int=20, # neighbours of the MLE
+                   ) -> pd.DataFrame:
+    "Each task's d_data (authors' MLE), TwoNN d_data, K_F and robust K_F at a common N: one row per task and replicate."
+    n = n or common_n(spec)
+    rows = []
+    for c in largest_runs(spec):
+        train = run_task(c).train
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DuplicatesWarning)  # counted per run in the sweep; chapter 1 examines them
+            ms = [measure(train[_balanced(train.labels, n, seed)], k=k, device="cpu") for seed in range(draws)]
+        values = dict(d_data=[m.d_mle_authors for m in ms], d_data_twonn=[m.d_twonn_authors for m in ms],
+                      k_f=[m.k_f for m in ms], k_f_robust=[m.k_f_robust for m in ms])
+        rows.append(dict(dataset=c["dataset"], classes=_classes_label(c["classes"]), seed=c["seed"], task_n=n,
+                         **{TASK_COLUMNS[name]: float(np.mean(v)) for name, v in values.items()}))
+    return pd.DataFrame(rows)
+
+# %% ../nbs/api/16_paper.ipynb #92ed1983
+NEAR_COPY_SHARE = 0.05 # tasks whose test images have a near-copy in the training pool more often get a sensitivity sweep
+
+# %% ../nbs/api/16_paper.ipynb #26368af6
+def near_copy_shares(spec:dict, # a sweep specification
+                    ) -> pd.DataFrame:
+    "For each task and replicate of `spec` (its largest-N run): test images, those with a near-copy in the training pool, the share."
+    rows = []
+    for c in largest_runs(spec):
+        task = run_task(c)
+        hit = near_copies(task.test, training_pool(c, task))
+        rows.append(dict(dataset=c["dataset"], classes=_classes_label(c["classes"]), seed=c["seed"],
+                         n_train=c["n_train"], n_test=len(task.test), near_copies=int(hit.sum()),
+                         share=float(hit.mean())))
+    return pd.DataFrame(rows)
+
+# %% ../nbs/api/16_paper.ipynb #3d623f3f
+def near_copy_sweep(scale:str=None, # a key of `SCALES`; `current_scale()` when None
+                    shares:pd.DataFrame=None, # from `near_copy_shares(paper_sweep(scale))`; computed when None
+                   ) -> dict:
+    "The sensitivity sweep of the tasks above `NEAR_COPY_SHARE`: their runs (scale's models) with those test images dropped, stored beside the main sweep."
+    scale = scale or current_scale()
+    spec = paper_sweep(scale)
+    shares = near_copy_shares(spec) if shares is None else shares
+    above = {(r.dataset, r.classes, r.seed) for r in shares.itertuples() if r.share > NEAR_COPY_SHARE}
+    entries = [dict(e, data=dict(e["data"], drop_near_copies=True)) for e in dataset_tasks(scale)
+               if "models" not in e and (e["name"], _classes_label(e["classes"]), e["seeds"][0]) in above]
+    return dict(spec, name=f"{spec['name']}-near-copies", datasets=entries, database=str(sweep_database(spec)))
 
 # %% ../nbs/api/16_paper.ipynb #625c8667
 def results_dir() -> Path:
@@ -411,8 +455,8 @@ def results_dir() -> Path:
 
 # %% ../nbs/api/16_paper.ipynb #caf965c3
 def sweep_database(spec:dict) -> Path:
-    "Where the chapters keep the results of sweep `spec`: `results_dir()/<name>.db`."
-    return results_dir()/f"{spec['name']}.db"
+    "Where the chapters keep the results of sweep `spec`: its `database`, else `results_dir()/<name>.db`."
+    return Path(spec["database"]) if spec.get("database") else results_dir()/f"{spec['name']}.db"
 
 # %% ../nbs/api/16_paper.ipynb #6760501a
 class SweepResults(NamedTuple):
@@ -421,11 +465,10 @@ class SweepResults(NamedTuple):
     results:pd.DataFrame # every run, as `load_results` reads them
 
 # %% ../nbs/api/16_paper.ipynb #2bf16763
-def paper_results(scale:str=None, # a key of `SCALES`; `current_scale()` when None
+def sweep_results(spec:dict, # a sweep specification, e.g. `paper_sweep(scale)`
                   interim:bool=False, # read the stored runs only, keeping the complete replicates (`complete_replicates`)
                  ) -> SweepResults:
-    "(specification, results) of the paper's sweep at `scale`: runs what its database lacks, returns every run."
-    spec = paper_sweep(scale)
+    "(specification, results) of sweep `spec` in its database (`sweep_database`): runs what it lacks, returns every run."
     db, ids = sweep_database(spec), {run_id(c) for c in expand(spec)}
     if interim and not db.is_file():
         raise FileNotFoundError(f"{db}: no database of {spec['name']} yet; run its sweep first")
@@ -437,21 +480,34 @@ def paper_results(scale:str=None, # a key of `SCALES`; `current_scale()` when No
         warnings.simplefilter("ignore", DuplicatesWarning)
         return SweepResults(spec, run_sweep(spec, db, progress=False))
 
-# %% ../nbs/api/16_paper.ipynb #f1817e9c
-TASK_KEY = ["dataset", "classes", "seed"]
-TASK_COLUMNS = {"d_data": "task_d_data", "d_data_twonn": "task_d_data_twonn", "k_f": "task_k_f",
-                "k_f_robust": "task_k_f_robust"}
+# %% ../nbs/api/16_paper.ipynb #a7d84100
+def paper_results(scale:str=None, # a key of `SCALES`; `current_scale()` when None
+                  interim:bool=False, # read the stored runs only, keeping the complete replicates (`complete_replicates`)
+                 ) -> SweepResults:
+    "(specification, results) of the paper's sweep at `scale`: runs what its database lacks, returns every run."
+    return sweep_results(paper_sweep(scale), interim)
 
-# %% ../nbs/api/16_paper.ipynb #526b7e0f
+# %% ../nbs/api/16_paper.ipynb #67e7086a
+def reached_target(results:pd.DataFrame, # from `load_results`: the `history` and `train.target_loss` columns
+                  ) -> pd.Series:
+    "Whether each run's last epoch's mean training loss fell below its `train.target_loss` (NA where it set none)."
+    target = results["train.target_loss"] if "train.target_loss" in results else pd.Series(np.nan, index=results.index)
+    def last(h) -> float:
+        epochs = (json.loads(h) if isinstance(h, str) else h or {}).get("epochs") or []
+        return epochs[-1]["train_loss"] if epochs else np.nan
+    loss = results["history"].map(last) if "history" in results else pd.Series(np.nan, index=results.index)
+    return (loss < target).astype("boolean").mask(target.isna() | loss.isna())
+
+# %% ../nbs/api/16_paper.ipynb #502471f2
 def done_runs(results:pd.DataFrame, # from `paper_results` or `load_results`
              ) -> pd.DataFrame:
-    "The finished runs with `task` (\"dataset: classes\"), `source`, and each task's properties at its largest N (`task_…`)."
+    "The finished runs with `task` (\"dataset: classes\"), `source`, `reached_target`, and each task's properties at its largest N (`largest_…`)."
     done = results[results.status == "done"]
     done = done.assign(task=done.dataset + ": " + done.classes,
-                       source=done.dataset.map(task_sources()).fillna(done.dataset))
+                       source=done.dataset.map(task_sources()).fillna(done.dataset), reached_target=reached_target(done))
     cols = [c for c in TASK_COLUMNS if c in done]
     at_largest = done.sort_values("n_train", kind="stable").groupby(TASK_KEY)[cols].transform("last")
-    return done.assign(**{TASK_COLUMNS[c]: at_largest[c] for c in cols})
+    return done.assign(**{f"largest_{c}": at_largest[c] for c in cols})
 
 # %% ../nbs/api/16_paper.ipynb #6830b467
 class Study(NamedTuple):
@@ -487,9 +543,12 @@ def complete_replicates(spec:dict, # a sweep specification
 # %% ../nbs/api/16_paper.ipynb #cac7557b
 def study_results(scale:str=None, # a key of `SCALES`; `current_scale()` when None
                   interim:bool=None, # read the stored runs only, keeping complete replicates; None: `INTRINSIC_PROPS_INTERIM`
+                  near_copies:bool=False, # the sensitivity sweep without test images that have a near-copy (`near_copy_sweep`)
                  ) -> Study:
-    "(specification, every run, finished runs with task columns) of the paper's sweep at `scale`, computed where missing and checked."
-    spec, results = paper_results(scale, env_flag("INTRINSIC_PROPS_INTERIM") if interim is None else interim)
+    "(specification, every run, finished runs with task columns at the common N) of the paper's sweep at `scale`, computed where missing and checked."
+    main = paper_sweep(scale)
+    interim = env_flag("INTRINSIC_PROPS_INTERIM") if interim is None else interim
+    spec, results = sweep_results(near_copy_sweep(scale) if near_copies else main, interim)
     expected = {run_id(c) for c in expand(spec)}
     if not results.run_id.is_unique: raise ValueError("the sweep database holds a run twice")
     missing = expected - set(results.run_id)
@@ -500,7 +559,8 @@ def study_results(scale:str=None, # a key of `SCALES`; `current_scale()` when No
                            "execute the chapter (or set INTRINSIC_PROPS_INTERIM=1 for the replicates complete so far)")
     failed = results[results.status == "failed"]
     if failed.error.isna().any(): raise ValueError("a failed run was stored without its error")
-    return Study(spec, results, done_runs(results))
+    runs = done_runs(results)
+    return Study(spec, results, runs.merge(task_properties(spec, common_n(main)), on=TASK_KEY, how="left"))
 
 # %% ../nbs/api/16_paper.ipynb #b3c7da3a
 def primary_runs(runs:pd.DataFrame, # from `done_runs` or `study_results`
@@ -508,6 +568,18 @@ def primary_runs(runs:pd.DataFrame, # from `done_runs` or `study_results`
                 ) -> pd.DataFrame:
     "The runs of the scale's primary model(s), which the claims' primary tests use."
     return runs[runs.model.isin(SCALES[scale or current_scale()]["primary_models"])]
+
+# %% ../nbs/api/16_paper.ipynb #201560ba
+def untrained_repr_dims(configs:list, # run configurations, e.g. `expand(spec)` filtered to some runs
+                       ) -> pd.DataFrame:
+    "d_repr (authors' TwoNN) and Facco's TwoNN of each run's network before training, on the run's training images."
+    rows = []
+    for c in configs:
+        task = run_task(c)
+        model = build_model(c["model"], in_channels=task.train.shape[0], seed=c["seed"])
+        d_repr, d_repr_twonn, _ = _repr_dims(activations(model, task.train, c["representation"]["layer"]))
+        rows.append(dict(run_id=run_id(c), d_repr_untrained=d_repr, d_repr_twonn_untrained=d_repr_twonn))
+    return pd.DataFrame(rows, columns=["run_id", "d_repr_untrained", "d_repr_twonn_untrained"])
 
 # %% ../nbs/api/16_paper.ipynb #78056dca
 def plot_dataset_bars(table:pd.DataFrame, # one row per task and replicate: dataset, domain and `value`
@@ -570,10 +642,11 @@ def plot_loss_panels(runs:pd.DataFrame, # finished runs with test_loss, n_train,
 def write_sweep_spec(path, # YAML file to write
                      scale:str=None, # a key of `SCALES`; `current_scale()` when None
                      names:list=None, # restrict to these datasets
+                     spec:dict=None, # another specification to write, e.g. `near_copy_sweep(scale)`
                     ) -> Path:
-    "Write `paper_sweep(scale)` as YAML for `intrinsic-props sweep`, its database in `results_dir()` where the chapters read it."
+    "Write `paper_sweep(scale)` (or `spec`) as YAML for `intrinsic-props sweep`, its database where the chapters read it."
     import yaml
-    spec = paper_sweep(scale, names)
+    spec = dict(spec or paper_sweep(scale, names))
     spec["database"] = str(sweep_database(spec))
     path = Path(path)
     path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))

@@ -16,6 +16,7 @@ import os
 import time
 import traceback
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -24,8 +25,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .data import PROTOCOLS, BinaryTask, binary_task, load_dataset
-from .intrinsic_dim import TwoNN
+from .data import PROTOCOLS, BinaryTask, ImageSet, binary_task, class_indices, load_dataset, preprocess
+from .intrinsic_dim import TwoNN, near_copies
 from .measure import measure
 from .models import ARCHITECTURES, build_model, check_input
 from .representations import _resolve, activations
@@ -38,9 +39,9 @@ _all_ = ["SCHEMA", "ResultStore", "load_results"]  # the results database's name
 # %% auto #0
 __all__ = ['DEFAULTS', 'TEXT', 'FLAG', 'CLASS', 'PAIR', 'SIZE', 'SETTINGS_SCHEMA', 'GRID_SCHEMA', 'ENTRY_SCHEMA', 'SPEC_SCHEMA',
            'GRID_KEYS', 'RAY_HELP', 'RAY_RETRIES', 'EXECUTORS', 'run_id', 'class_pairs', 'SpecError', 'Field', 'whole',
-           'real', 'one_of', 'optional', 'list_of', 'check_spec', 'expand', 'read_spec', 'run_task', 'TrainedModel',
-           'run_model', 'run_experiment', 'execute_run', 'run_sweep', 'dry_run', 'SCHEMA', 'ResultStore',
-           'load_results']
+           'real', 'one_of', 'optional', 'list_of', 'check_spec', 'expand', 'read_spec', 'training_pool', 'run_task',
+           'TrainedModel', 'run_model', 'run_experiment', 'execute_run', 'run_sweep', 'dry_run', 'SCHEMA',
+           'ResultStore', 'load_results']
 
 # %% ../nbs/api/14_sweep.ipynb #e3c85935
 DEFAULTS = dict(
@@ -151,7 +152,7 @@ SIZE = Field(lambda v: whole(1).test(v) or (isinstance(v, list) and len(v) == 2 
 SETTINGS_SCHEMA = dict(
     data=dict(split=TEXT, n_test=whole(1), test_split=optional(TEXT), size=optional(SIZE),
               channels=optional(one_of(1, 3)),
-              scale=optional(one_of("unit", "max")), protocol=optional(one_of(*PROTOCOLS))),
+              scale=optional(one_of("unit", "max")), protocol=optional(one_of(*PROTOCOLS)), drop_near_copies=FLAG),
     train=dict(preset=one_of(*PRESETS), epochs=whole(1), batch_size=whole(1), lr=real(0, 1, above=True),
                weight_decay=real(0),
                seed=whole(), image_size=optional(whole(1)), amp=FLAG, channels_last=FLAG,
@@ -279,15 +280,32 @@ def _device(config:dict) -> str:
     return "cuda"
 
 # %% ../nbs/api/14_sweep.ipynb #c3865de2
+def training_pool(config:dict, # one run configuration
+                  task:BinaryTask, # its task, from `run_task`
+                  source:ImageSet=None, # the run's split, when loaded already
+                 ) -> ImageSet:
+    "The images a run's training set is drawn from, preprocessed as its task: its two classes in its split, less its test images where they are held out of it."
+    d = config["data"]
+    source = source if source is not None else load_dataset(config["dataset"], d.get("split", "train"))
+    members = torch.isin(source.labels, torch.tensor([i for c in config["classes"] for i in class_indices(source, c)]))
+    if not d.get("test_split"): members[task.test.index] = False
+    preset = PROTOCOLS[d["protocol"]] if d.get("protocol") else dict(size=d.get("size"), scale=d.get("scale", "unit"))
+    return preprocess(source[members.nonzero()[:, 0]], size=preset["size"], channels=d.get("channels"),
+                      scale=preset["scale"])
+
+# %% ../nbs/api/14_sweep.ipynb #cd4fec5d
 def run_task(config:dict) -> BinaryTask:
     "The binary task of one run configuration: its classes, N, test images and preprocessing, drawn with its seed."
     d = config["data"]
     source = load_dataset(config["dataset"], d.get("split", "train"))
     test_source = load_dataset(config["dataset"], d["test_split"]) if d.get("test_split") else None
-    return binary_task(source, config["classes"], config["n_train"], d["n_test"], seed=config["seed"],
+    task = binary_task(source, config["classes"], config["n_train"], d["n_test"], seed=config["seed"],
                        size=d.get("size"),
                        channels=d.get("channels"), scale=d.get("scale", "unit"), protocol=d.get("protocol"),
                        test_data=test_source)
+    if not d.get("drop_near_copies"): return task
+    copied = near_copies(task.test, training_pool(config, task, source))
+    return replace(task, test=task.test[np.nonzero(~copied)[0]])
 
 # %% ../nbs/api/14_sweep.ipynb #c924ea08
 class TrainedModel(NamedTuple):
@@ -430,6 +448,7 @@ def _ray_connect(ray, address:str=None, # Ray cluster address; a local cluster w
                 time.sleep(wait * 2**attempt)
                 continue
             raise RuntimeError(f"cannot connect to the Ray cluster at {address}: {_ray_error(e)}; {RAY_HELP}") from e
+
 
 
 # %% ../nbs/api/14_sweep.ipynb #c25534b9

@@ -40,7 +40,7 @@ def test_dry_run_from_the_shell(data, tmp_path):
 
 
 def test_cpu_study_design(data):
-    "The committed study's design: three replicates of every dataset, the paper's test size and N where the data allow."
+    "The committed study's design: three replicates of every shelf dataset, the paper's test size and N where the data allow."
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         spec = paper_sweep("cpu")
@@ -50,12 +50,13 @@ def test_cpu_study_design(data):
         return
     by_dataset = {}
     for r in runs: by_dataset.setdefault(r["dataset"], set()).add((str(r["classes"]), r["seed"]))
-    assert len(by_dataset) == 10 and all(len(v) == 3 for v in by_dataset.values())
+    assert set(by_dataset) == set(data.manifest) and all(len(v) == 3 for v in by_dataset.values())
     assert {r["model"] for r in runs} == {"small_cnn", "resnet18", "vgg13"}
     full = [r for r in runs if r["dataset"] == "cifar10"]
     assert {r["n_train"] for r in full} == {500, 1000, 1750} and {r["data"]["n_test"] for r in full} == {750}
     lgg = [r for r in runs if r["dataset"] == "lgg-flair-64"]
     assert {r["data"]["test_split"] for r in lgg} == {"test"}  # patients kept apart
+    assert all("drop_near_copies" not in r["data"] for r in runs)  # the sensitivity sweep's option only
 
 
 # --- the laws' claims on simulated sweeps --------------------------------------------------------------------------
