@@ -37,8 +37,8 @@ __all__ = ['CITATION', 'PAPER_VALUES', 'CLAIMS', 'LAW_SECTIONS', 'TASKS', 'SCALE
            'ranges_overlap', 'task_capacity', 'n_grid', 'test_size', 'dataset_tasks', 'paper_sweep', 'largest_runs',
            'measurement_sets', 'common_n', 'task_properties', 'near_copy_shares', 'near_copy_sweep', 'results_dir',
            'sweep_database', 'SweepResults', 'sweep_results', 'paper_results', 'reached_target', 'done_runs', 'Study',
-           'InterimWarning', 'complete_replicates', 'study_results', 'primary_runs', 'untrained_repr_dims',
-           'plot_dataset_bars', 'plot_loss_panels', 'write_sweep_spec']
+           'InterimWarning', 'complete_replicates', 'study_results', 'primary_runs', 'near_copy_runs',
+           'untrained_repr_dims', 'plot_dataset_bars', 'plot_loss_panels', 'write_sweep_spec']
 
 # %% ../nbs/api/16_paper.ipynb #c67a3e0b
 CITATION = ("N. Konz and M. A. Mazurowski, The Effect of Intrinsic Dataset Properties on Generalization: Unraveling "
@@ -417,7 +417,7 @@ def task_properties(spec:dict, # a sweep specification
     return pd.DataFrame(rows)
 
 # %% ../nbs/api/16_paper.ipynb #92ed1983
-NEAR_COPY_SHARE = 0.05 # tasks whose test images have a near-copy in the training pool more often get a sensitivity sweep
+NEAR_COPY_SHARE = 0.05 # share of test images with a near-copy above which a task gets the sensitivity sweep
 
 # %% ../nbs/api/16_paper.ipynb #26368af6
 def near_copy_shares(spec:dict, # a sweep specification
@@ -543,12 +543,12 @@ def complete_replicates(spec:dict, # a sweep specification
 # %% ../nbs/api/16_paper.ipynb #cac7557b
 def study_results(scale:str=None, # a key of `SCALES`; `current_scale()` when None
                   interim:bool=None, # read the stored runs only, keeping complete replicates; None: `INTRINSIC_PROPS_INTERIM`
-                  near_copies:bool=False, # the sensitivity sweep without test images that have a near-copy (`near_copy_sweep`)
+                  spec:dict=None, # another sweep of the scale, e.g. `near_copy_sweep(scale)`; the paper's when None
                  ) -> Study:
     "(specification, every run, finished runs with task columns at the common N) of the paper's sweep at `scale`, computed where missing and checked."
     main = paper_sweep(scale)
     interim = env_flag("INTRINSIC_PROPS_INTERIM") if interim is None else interim
-    spec, results = sweep_results(near_copy_sweep(scale) if near_copies else main, interim)
+    spec, results = sweep_results(spec or main, interim)
     expected = {run_id(c) for c in expand(spec)}
     if not results.run_id.is_unique: raise ValueError("the sweep database holds a run twice")
     missing = expected - set(results.run_id)
@@ -568,6 +568,23 @@ def primary_runs(runs:pd.DataFrame, # from `done_runs` or `study_results`
                 ) -> pd.DataFrame:
     "The runs of the scale's primary model(s), which the claims' primary tests use."
     return runs[runs.model.isin(SCALES[scale or current_scale()]["primary_models"])]
+
+# %% ../nbs/api/16_paper.ipynb #86062c7a
+def near_copy_runs(scale:str=None, # a key of `SCALES`; `current_scale()` when None
+                   shares:pd.DataFrame=None, # from `near_copy_shares(paper_sweep(scale))`; computed when None
+                   interim:bool=None, # as in `study_results`
+                  ) -> pd.DataFrame|None:
+    "The primary model's runs of the near-copy sensitivity sweep, with task columns; None when it has no task (or, interim, no complete replicate)."
+    spec = near_copy_sweep(scale, shares)
+    if not spec["datasets"]: return None
+    interim = env_flag("INTRINSIC_PROPS_INTERIM") if interim is None else interim
+    try: study = study_results(scale, interim, spec)
+    except (RuntimeError, FileNotFoundError) as e:
+        if not interim: raise
+        warnings.warn(f"the near-copy sensitivity sweep is left out of this interim analysis: {e}", InterimWarning,
+                      stacklevel=2)
+        return None
+    return primary_runs(study.runs, scale)
 
 # %% ../nbs/api/16_paper.ipynb #201560ba
 def untrained_repr_dims(configs:list, # run configurations, e.g. `expand(spec)` filtered to some runs

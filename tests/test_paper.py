@@ -94,3 +94,21 @@ def test_a_complete_sweep_is_only_read(data, tmp_path, monkeypatch):
     before = copy.read_bytes()
     pd.testing.assert_frame_equal(paper_results("quick").results, results)
     assert copy.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [copy.name]
+
+
+def test_the_cpu_study_is_complete_in_its_database(data):
+    "results/paper-cpu.db, committed, holds every run of the cpu study and of its near-copy sensitivity sweep, each done."
+    if not data.shelf: pytest.skip("the cpu study's datasets are on the shelf (INTRINSIC_PROPS_DATA)")
+    from intrinsic_props.paper import near_copy_sweep
+    from intrinsic_props.store import load_results
+    from intrinsic_props.sweep import run_id
+    database = Path(__file__).resolve().parent.parent/"results"/"paper-cpu.db"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        specs = {"main": paper_sweep("cpu"), "near-copies": near_copy_sweep("cpu")}
+    for name, spec in specs.items():
+        ids = {run_id(c) for c in expand(spec)}
+        stored = load_results(database, run_ids=ids)
+        assert set(stored.run_id) == ids, f"{name}: {len(ids - set(stored.run_id))} of {len(ids)} runs missing"
+        assert (stored.status == "done").all(), stored[stored.status != "done"][["dataset", "model", "error"]]
+    assert len(expand(specs["near-copies"])) == 36  # brain-tumor-mri-64 and breastmnist: 6 tasks × 3 N × 2 models
