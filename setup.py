@@ -39,7 +39,7 @@ setup(
     python_requires=">=" + min_python,
     install_requires=reqs("requirements"),
     extras_require={"dev": reqs("dev_requirements"), "ray": reqs("ray_requirements"),
-                    "download": reqs("download_requirements")},
+                    "download": reqs("download_requirements"), "medical": reqs("medical_requirements")},
     entry_points={"console_scripts": reqs("console_scripts"), "nbdev": [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
     zip_safe=False,
 )

@@ -11,12 +11,13 @@ import os
 import sqlite3
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 # %% auto #0
 __all__ = ['EXECUTOR_NAMES', 'MEASURE_COLUMNS', 'SUBCOMMANDS', 'USER_ERRORS', 'json_value', 'to_json', 'add_output_options',
-           'print_table', 'datasets_command', 'dry_run_command', 'sweep_command', 'results_command', 'measure_images',
-           'default_datasets', 'measure_command', 'parser', 'one_line', 'main']
+           'print_table', 'datasets_command', 'dry_run_command', 'sweep_command', 'results_command', 'load_measured',
+           'measure_images', 'default_datasets', 'compare_command', 'measure_command', 'parser', 'one_line', 'main']
 
 # %% ../nbs/api/18_cli.ipynb #f7a0327e
 def json_value(v, # a value of a record
@@ -183,19 +184,39 @@ def _class_spec(name:str):
     return name.split("+") if "+" in name else name
 
 # %% ../nbs/api/18_cli.ipynb #23c6cfb6
-def measure_images(name:str, # dataset name
+def _user_path(name:str, # a DATASET argument
+               root=None, # the data folder of named datasets
+              ) -> Path:
+    "The file or folder `name` names, or None when it names a dataset; an error, in one line, when it is neither."
+    from intrinsic_props.catalog import known_datasets
+    known = known_datasets(root)
+    if name.lower() in known: return None
+    path = Path(name).expanduser()
+    if path.exists(): return path
+    if "/" in name or os.sep in name or path.suffix.lower() in (".npz", ".csv"):
+        raise FileNotFoundError(f"no such file or folder: {name}")
+    raise ValueError(f"unknown dataset {name!r}, and no file or folder of that name here; known: {', '.join(known)}")
+
+# %% ../nbs/api/18_cli.ipynb #b667143a
+def load_measured(name:str, # dataset name or path
+                  args:argparse.Namespace, # parsed `measure` arguments
+                 ):
+    "The images `intrinsic-props measure` reads for `name`: a named dataset's split, or your own images at a path."
+    from intrinsic_props.data import load_dataset, load_images
+    path = _user_path(name, args.root)
+    if path is None: return load_dataset(name, args.split, root=args.root)
+    return load_images(path, split=args.split, size=args.size, channels=args.channels, window=not args.no_window,
+                       axis=args.axis)
+
+# %% ../nbs/api/18_cli.ipynb #b2471ac1
+def measure_images(name:str, # dataset name or path
                    args:argparse.Namespace, # parsed `measure` arguments
                   ):
-    "The images `intrinsic-props measure` measures for dataset `name`: binary task or random subset, preprocessed."
-    import torch
-    from intrinsic_props.data import binary_task, load_dataset, preprocess
-    data = load_dataset(name, args.split, root=args.root)
-    if args.classes:
-        task = binary_task(data, [_class_spec(c) for c in args.classes], n_train=args.n, n_test=0, seed=args.seed,
-                           size=args.size, channels=args.channels, scale=args.scale)
-        return task.train
-    if args.n < len(data): data = data[torch.randperm(len(data), generator=torch.Generator().manual_seed(args.seed))[:args.n]]
-    return preprocess(data, size=args.size, channels=args.channels, scale=args.scale)
+    "The images `intrinsic-props measure` measures for `name`: binary task or random subset, preprocessed."
+    from intrinsic_props.data import draw_images
+    classes = [_class_spec(c) for c in args.classes] if args.classes else None
+    return draw_images(load_measured(name, args), args.n, classes, seed=args.seed, size=args.size,
+                       channels=args.channels, scale=args.scale)
 
 # %% ../nbs/api/18_cli.ipynb #bac87faa
 MEASURE_COLUMNS = ["name", "domain", "n", "shape", "classes", "d_mle", "d_mle_mean", "d_twonn", "k_f", "k_f_robust",
@@ -209,11 +230,56 @@ def default_datasets(root=None) -> list:
     return [n for n in names if not (n.endswith("-sample") and n.removesuffix("-sample") in names)]
 
 # %% ../nbs/api/18_cli.ipynb #e643e5e4
+def _printed(table, # a measurements table
+             first:list=(), # columns shown before `MEASURE_COLUMNS`
+            ):
+    "The columns of the printed table: `MEASURE_COLUMNS`, with the number of patients where some dataset knows it."
+    columns = list(first) + MEASURE_COLUMNS
+    if "patients" not in table or table.patients.isna().all(): return table[columns]
+    patients = table.patients.map(lambda v: "-" if v is None or v != v else str(int(v)))
+    return table.assign(patients=patients)[columns[:len(first) + 5] + ["patients"] + columns[len(first) + 5:]]
+
+# %% ../nbs/api/18_cli.ipynb #df31aeca
+def _figure_path(args:argparse.Namespace, name:str) -> Path:
+    "Where `--compare` writes its figure: `--plot`, else <name>-compare.png here; an error when that lies in the images' folder."
+    figure = Path(args.plot or f"{Path(name).stem.replace(':', '-')}-compare.png")
+    images = _user_path(name, args.root)
+    if images is not None and images.is_dir() and figure.resolve().is_relative_to(images.resolve()):
+        raise ValueError(f"--compare would write {figure} into the folder of your images; pass --plot FILE elsewhere")
+    _writable(str(figure), "--plot")
+    return figure
+
+# %% ../nbs/api/18_cli.ipynb #c7697222
+def compare_command(args:argparse.Namespace):
+    "`intrinsic-props measure DATASET --compare`: the dataset beside the references measured alike, a line and a figure."
+    from intrinsic_props.compare import compare_dataset
+    if len(args.datasets) != 1: raise ValueError("--compare places one dataset: name exactly one (a dataset or a path)")
+    name = args.datasets[0]
+    figure = _figure_path(args, name)
+    args = argparse.Namespace(**{**vars(args), "size": args.size or 32})  # one size for every dataset compared
+    classes = [_class_spec(c) for c in args.classes] if args.classes else None
+    comparison = compare_dataset(load_measured(name, args), classes, n=args.n, size=args.size,
+                                 channels=args.channels, scale=args.scale, k=args.k, seed=args.seed, device=args.device)
+    table = comparison.table
+    print_table(table if args.json or args.csv else _printed(table, ["role"]), args,
+                records=[{**comparison.yours.row(), "role": "yours"}]
+                        + [{**r, "role": "reference"} for r in comparison.references.to_dict("records")])
+    if comparison.cached:
+        from intrinsic_props.catalog import cache_dir
+        print(f"note: {comparison.cached} of {len(comparison.references)} reference records read from the cache "
+              f"({cache_dir()/'compare'})", file=sys.stderr)
+    print(f"placement: {comparison.placement()}", file=sys.stderr)
+    ax = comparison.plot()
+    ax.figure.savefig(figure, bbox_inches="tight", dpi=150)
+    print(f"figure written to {figure}", file=sys.stderr)
+
+# %% ../nbs/api/18_cli.ipynb #c0929be3
 def measure_command(args:argparse.Namespace):
     "`intrinsic-props measure [DATASET ...]`: intrinsic dimension and label sharpness of each dataset, one pass each."
     from intrinsic_props.measure import measure, measurements_table, plot_measurements
     if args.classes and not args.datasets:
         raise ValueError("--classes needs the datasets named: class names differ between datasets")
+    if args.compare: return compare_command(args)
     if args.plot: _writable(args.plot, "--plot")
     names = args.datasets or default_datasets(_existing_root(args.root))
     created = args.root is not None and not Path(args.root).exists()
@@ -225,7 +291,7 @@ def measure_command(args:argparse.Namespace):
     finally:
         if created: _drop_if_empty(Path(args.root))  # made for a download that brought nothing
     table = measurements_table(records)
-    print_table(table if args.json or args.csv else table[MEASURE_COLUMNS], args, records=[r.row() for r in records])
+    print_table(table if args.json or args.csv else _printed(table), args, records=[r.row() for r in records])
     samples = [n for n in names if n.endswith("-sample")]
     if samples:
         print(f"note: {', '.join(samples)} are the bundled samples (a few hundred images per class), not the "
@@ -246,10 +312,13 @@ def _positive(text:str) -> int:
 # %% ../nbs/api/18_cli.ipynb #22031800
 def _add_measure(sub):
     p = sub.add_parser("measure", help="intrinsic dimension and label sharpness of datasets (one neighbour pass each)")
-    p.add_argument("datasets", nargs="*", metavar="DATASET", help="datasets to measure (default: every dataset found)")
+    p.add_argument("datasets", nargs="*", metavar="DATASET",
+                   help="dataset names, or paths to your images: a folder of class sub-folders (PNG, TIFF, DICOM, "
+                        "NIfTI), a MedMNIST-layout .npz or a CSV manifest path,label[,patient] (default: every "
+                        "dataset found)")
     p.add_argument("--classes", nargs=2, metavar=("A", "B"), help="measure the binary task A vs B (a+b joins classes)")
     p.add_argument("--n", type=_positive, default=1000, help="images (class-balanced with --classes; default 1000)")
-    p.add_argument("--size", type=_positive, help="resize to SIZE×SIZE (default: keep)")
+    p.add_argument("--size", type=_positive, help="resize to SIZE×SIZE (default: keep; 32 with --compare)")
     p.add_argument("--channels", type=int, choices=(1, 3), help="convert to 1 or 3 channels (default: keep)")
     p.add_argument("--scale", choices=("unit", "max"), default="unit",
                    help="intensities: unit = [0, 1], max = ×255/max per image (the paper's)")
@@ -259,6 +328,12 @@ def _add_measure(sub):
     p.add_argument("--seed", type=int, default=0, help="seed of the subset or task draw")
     p.add_argument("--root", help="data folder (default: $INTRINSIC_PROPS_DATA, then the per-user cache)")
     p.add_argument("--plot", metavar="FILE", help="save a figure of dimension against label sharpness, by domain")
+    p.add_argument("--compare", action="store_true",
+                   help="place the one dataset named among the reference datasets measured alike (and the paper's "
+                        "values with --scale max --size 224): a line and a figure")
+    p.add_argument("--no-window", action="store_true", help="DICOM: keep modality values, ignoring VOI windows")
+    p.add_argument("--axis", type=int, choices=(0, 1, 2), default=2,
+                   help="NIfTI: slice volumes along this axis, 0 sagittal, 1 coronal, 2 axial (default)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_output_options(p)
     p.set_defaults(run=measure_command)
@@ -290,11 +365,18 @@ def one_line(e:BaseException) -> str:
     return " ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
 
 # %% ../nbs/api/18_cli.ipynb #0e7b8477
+def _warning_line(message, category, filename, lineno, file=None, line=None):
+    "Show a warning as one line on stderr, `warning: …`, instead of Python's file:line and source."
+    print(f"warning: {one_line(message)}", file=sys.stderr)
+
+# %% ../nbs/api/18_cli.ipynb #1b660fdb
 def main(argv:list=None) -> int:
     "Run `intrinsic-props` with `argv` (default: the command line); a user's error exits with status 2, a failed check or run with 1."
     args = parser().parse_args(argv)
-    try: return args.run(args) or 0
-    except USER_ERRORS as e:
-        if args.traceback: traceback.print_exc()
-        print(f"intrinsic-props {args.command}: error: {one_line(e)}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_line
+        try: return args.run(args) or 0
+        except USER_ERRORS as e:
+            if args.traceback: traceback.print_exc()
+            print(f"intrinsic-props {args.command}: error: {one_line(e)}", file=sys.stderr)
+            return 2

@@ -5,8 +5,10 @@
 # %% ../nbs/api/01_data.ipynb #174f2fa4
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
+import importlib
 import math
 import struct
 import warnings
@@ -28,10 +30,11 @@ _all_ = ["DATASETS", "DEBIAN_FASHION_MNIST", "SAMPLES_DIR", "DIGITS_SPLITS", "ca
          "available_datasets"]  # the catalogue's names, importable from here as before
 
 # %% auto #0
-__all__ = ['DOMAINS', 'INTENSITY_SCALES', 'PROTOCOLS', 'ImageSet', 'from_arrays', 'from_npz', 'from_folder', 'read_idx', 'concat',
-           'load_dataset', 'preprocess', 'BinaryTask', 'class_indices', 'binary_task', 'DuplicateGroup',
-           'find_duplicates', 'DuplicatesWarning', 'DATASETS', 'DEBIAN_FASHION_MNIST', 'SAMPLES_DIR', 'DIGITS_SPLITS',
-           'cache_dir', 'data_dirs', 'known_datasets', 'available_datasets']
+__all__ = ['DOMAINS', 'MEDICAL_EXTRA', 'MANIFEST_COLUMNS', 'INTENSITY_SCALES', 'PROTOCOLS', 'ImageSet', 'from_arrays', 'from_npz',
+           'DicomImages', 'read_dicom', 'read_nifti', 'from_folder', 'from_manifest', 'load_images', 'read_idx',
+           'concat', 'load_dataset', 'preprocess', 'BinaryTask', 'class_indices', 'binary_task', 'draw_images',
+           'DuplicateGroup', 'find_duplicates', 'DuplicatesWarning', 'DATASETS', 'DEBIAN_FASHION_MNIST', 'SAMPLES_DIR',
+           'DIGITS_SPLITS', 'cache_dir', 'data_dirs', 'known_datasets', 'available_datasets']
 
 # %% ../nbs/api/01_data.ipynb #3e7cb5d9
 DOMAINS = ("natural", "medical", "unknown")
@@ -111,6 +114,7 @@ class ImageSet:
     intensity_range:tuple=None # nominal (low, high) of pixel values; inferred from the images when None
     preprocessing:tuple=() # steps applied so far, oldest first (dicts)
     index:torch.Tensor=None # position of each image in the original split
+    patients:np.ndarray=None # each image's patient (strings); None when not known
 
     def __post_init__(self):
         self.images, self.labels = torch.as_tensor(self.images), torch.as_tensor(self.labels)
@@ -124,6 +128,11 @@ class ImageSet:
         self.intensity_range = _check_range(self.intensity_range)
         self.preprocessing = tuple(self.preprocessing)
         self.index = torch.arange(len(self.images)) if self.index is None else torch.as_tensor(self.index).long()
+        if self.patients is not None:
+            self.patients = np.asarray(self.patients).astype(str)
+            if self.patients.shape != (len(self.images),):
+                raise ValueError(f"patients must name one patient per image: {len(self.images)} images, got "
+                                 f"{self.patients.size} patient ids")
 
     def __len__(self): return len(self.images)
 
@@ -141,7 +150,8 @@ class ImageSet:
         "The subset at `idx` (index, indices, slice or mask), keeping where each image came from."
         if not isinstance(idx, slice):
             idx = torch.as_tensor(idx).reshape(-1) if np.ndim(idx) == 0 else torch.as_tensor(idx)
-        return replace(self, images=self.images[idx], labels=self.labels[idx], index=self.index[idx])
+        patients = None if self.patients is None else self.patients[idx if isinstance(idx, slice) else idx.numpy()]
+        return replace(self, images=self.images[idx], labels=self.labels[idx], index=self.index[idx], patients=patients)
 
     def flat(self, dtype=torch.float32) -> torch.Tensor:
         "Images as an N×D matrix of `dtype`, the form distances are computed on."
@@ -152,9 +162,10 @@ class ImageSet:
         lo, hi = ((float(self.images.min()), float(self.images.max())) if len(self) else (math.nan, math.nan))
         counts = ", ".join(f"{k}: {v}" for k, v in self.counts.items())
         where = f"{self.name}/{self.split}" if self.split else self.name
+        patients = "" if self.patients is None else f"; {len(np.unique(self.patients))} patients"
         return (f"ImageSet({where}, {self.domain}): {len(self)} images {C}×{H}×{W} "
                 f"{str(self.images.dtype).replace('torch.', '')}"
-                f", values {lo:g}..{hi:g}\n  classes {counts}")
+                f", values {lo:g}..{hi:g}\n  classes {counts}{patients}")
 
 # %% ../nbs/api/01_data.ipynb #b29931a3
 def _to_nchw(images:torch.Tensor, channels_last:bool=None) -> torch.Tensor:
@@ -184,12 +195,12 @@ def from_arrays(images, # N×H×W, N×C×H×W or N×H×W×C array or tensor, uin
     return ImageSet(_to_nchw(images, channels_last), labels, classes, **kwargs)
 
 # %% ../nbs/api/01_data.ipynb #74a5fe24
-def from_npz(path, # MedMNIST-layout .npz: {split}_images, {split}_labels
+def from_npz(path, # MedMNIST-layout .npz: {split}_images, {split}_labels, optionally {split}_patients
              split:str="train", # which split to read
              classes:list=None, # class names; "0", "1", ... when None
              **kwargs, # further `ImageSet` fields: domain, name, source
             ) -> ImageSet:
-    "Read one split of a MedMNIST-layout npz file, without pickle."
+    "Read one split of a MedMNIST-layout npz file, without pickle; patient ids too where it has them."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"no npz file at {path}")
     if not zipfile.is_zipfile(path): raise ValueError(f"cannot read {path} as an npz file: it is not a zip archive")
@@ -199,7 +210,9 @@ def from_npz(path, # MedMNIST-layout .npz: {split}_images, {split}_labels
     try:
         with np.load(path, allow_pickle=False) as z:
             splits = _npz_splits(z.files)
-            if split in splits: images, labels = z[f"{split}_images"], z[f"{split}_labels"]
+            if split in splits:
+                images, labels = z[f"{split}_images"], z[f"{split}_labels"]
+                if f"{split}_patients" in z.files: kwargs.setdefault("patients", z[f"{split}_patients"])
             else: found = f"splits {splits}" if splits else f"arrays {sorted(z.files)}"
     except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as e: raise damaged(e) from e
     except ValueError as e:
@@ -215,8 +228,9 @@ def from_npz(path, # MedMNIST-layout .npz: {split}_images, {split}_labels
 # %% ../nbs/api/01_data.ipynb #1c5b86ce
 _DEPTH_16 = {"I;16", "I;16B", "I;16L", "I;16N"}
 _NO_RANGE = {"I", "F"} # 32-bit integer and float images: no nominal intensity range
+_GRAY = _DEPTH_16 | _NO_RANGE | {"1", "L", "LA"}
 
-# %% ../nbs/api/01_data.ipynb #cdd19cba
+# %% ../nbs/api/01_data.ipynb #59408fab
 def _open_image(path:Path):
     "The PIL image in `path`, loaded; a clear error when it is not an image."
     from PIL import Image, UnidentifiedImageError
@@ -224,8 +238,8 @@ def _open_image(path:Path):
         with Image.open(path) as im:
             im.load()
             return im
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"cannot read image {path}: {e}") from e
+    except UnidentifiedImageError: raise ValueError("not an image file") from None
+    except OSError as e: raise ValueError(f"cannot be read as an image ({e})") from e
 
 # %% ../nbs/api/01_data.ipynb #20fb0882
 def _format_peak(im) -> float:
@@ -238,30 +252,184 @@ def _size2(size) -> tuple:
     "`size` as (H, W)."
     return None if size is None else (size, size) if isinstance(size, int) else tuple(size)
 
+# %% ../nbs/api/01_data.ipynb #5da0b98c
+MEDICAL_EXTRA = 'pip install "intrinsic_props[medical]"' # installs pydicom and nibabel
+
+# %% ../nbs/api/01_data.ipynb #52de63ea
+def _import_reader(module:str, # "pydicom" or "nibabel"
+                   files:str, # what it reads, for the message
+                  ):
+    "`module`, imported when a file needs it; an ImportError naming the extra that installs it when it is missing."
+    try: return importlib.import_module(module)
+    except ImportError: raise ImportError(f"reading {files} needs {module}: {MEDICAL_EXTRA}") from None
+
+# %% ../nbs/api/01_data.ipynb #4ab562ca
+def _file_format(path:Path) -> str:
+    "How `path` is read: \"NIfTI\" (.nii, .nii.gz), \"DICOM\" (.dcm, .dicom, or the DICM marker at byte 128), else \"image\"."
+    name = path.name.lower()
+    if name.endswith((".nii", ".nii.gz")): return "NIfTI"
+    if name.endswith((".dcm", ".dicom")): return "DICOM"
+    with open(path, "rb") as f: head = f.read(132)
+    return "DICOM" if head[128:132] == b"DICM" else "image"
+
+# %% ../nbs/api/01_data.ipynb #1dd56b45
+class DicomImages(NamedTuple):
+    "The frames of one DICOM file as the modality shows them, and the patient they belong to."
+    images:np.ndarray # frames×H×W float32 (grayscale) or frames×H×W×3 uint8 (RGB)
+    patient:str # the file's PatientID; None when it has none
+    windowed:bool # whether the file's VOI window was applied
+
+# %% ../nbs/api/01_data.ipynb #5eb75379
+def _dicom_range(ds) -> tuple:
+    "(low, high) of a grayscale DICOM file's modality values: its stored bits through the modality LUT or rescale, the range pydicom windows onto."
+    if ds.get("ModalityLUTSequence"): return (0.0, float(2**int(ds.ModalityLUTSequence[0].LUTDescriptor[2]) - 1))
+    bits = int(ds.BitsStored)
+    low, high = (0, 2**bits - 1) if ds.PixelRepresentation == 0 else (-2**(bits - 1), 2**(bits - 1) - 1)
+    if ds.get("RescaleSlope") is not None and ds.get("RescaleIntercept") is not None:
+        slope, intercept = float(ds.RescaleSlope), float(ds.RescaleIntercept)
+        low, high = sorted((low*slope + intercept, high*slope + intercept))
+    return (float(low), float(high))
+
+# %% ../nbs/api/01_data.ipynb #93231cff
+def read_dicom(path, # a DICOM file
+               window:bool=True, # apply the file's VOI window (Window Center/Width) where it has one
+              ) -> DicomImages:
+    "A DICOM file's frames: modality LUT (rescale slope/intercept) applied, then its VOI window, MONOCHROME1 inverted."
+    pydicom = _import_reader("pydicom", "DICOM files")
+    from pydicom.pixels import apply_modality_lut, apply_windowing
+    ds = pydicom.dcmread(Path(path), force=True)
+    if "PixelData" not in ds:
+        raise ValueError("no pixel data (a DICOM file without an image: a DICOMDIR, a report, a structure set)")
+    pixels = ds.pixel_array
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    patient = str(ds.get("PatientID", "") or "").strip() or None
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
+    if photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        if photometric == "PALETTE COLOR" or int(ds.BitsStored) > 8:
+            raise ValueError(f"{photometric} images of {ds.BitsStored} bits are not read; convert them to 8-bit RGB")
+        return DicomImages((pixels if frames > 1 else pixels[None]).astype(np.uint8), patient, False)
+    x = apply_modality_lut(pixels, ds).astype(np.float64)
+    windowed = bool(window and "WindowCenter" in ds and "WindowWidth" in ds)
+    if windowed: x = apply_windowing(x, ds)
+    if photometric == "MONOCHROME1":  # white is low: turned around within the range the values can take
+        low, high = _dicom_range(ds)
+        x = low + high - x
+    return DicomImages((x if frames > 1 else x[None]).astype(np.float32), patient, windowed)
+
+# %% ../nbs/api/01_data.ipynb #2a0dfc3d
+def read_nifti(path, # a NIfTI file (.nii or .nii.gz)
+               axis:int=2, # slices along this axis of the volume in RAS+ orientation: 0 sagittal, 1 coronal, 2 axial
+              ) -> np.ndarray:
+    "A NIfTI image's 2-D slices (slices×H×W float32, its scaling applied) along `axis` of the volume turned to RAS+."
+    nib = _import_reader("nibabel", "NIfTI files")
+    if axis not in (0, 1, 2): raise ValueError(f"axis must be 0, 1 or 2 (sagittal, coronal, axial), got {axis!r}")
+    x = nib.as_closest_canonical(nib.load(Path(path))).get_fdata(dtype=np.float32)
+    while x.ndim > 3 and x.shape[-1] == 1: x = x[..., 0]
+    if x.ndim == 2: return x[None]
+    if x.ndim != 3:
+        raise ValueError(f"a {x.ndim}-D image of shape {x.shape}: only 2-D images and 3-D volumes are read; save each "
+                         "volume of the series in a file of its own")
+    return np.ascontiguousarray(np.moveaxis(x, axis, 0))
+
+# %% ../nbs/api/01_data.ipynb #e637829c
+class _FileImages(NamedTuple):
+    "The images read from one file, with what the set needs to put them on one scale."
+    images:list # PIL images
+    peak:float # white of the format: 255, 65535, or None (no nominal range: 32-bit, float, DICOM, NIfTI)
+    reader:str # "image" (PIL), "DICOM" or "NIfTI"
+    patient:str # the DICOM file's PatientID, else None
+    blank:int # constant slices or frames of a volume, left out
+    windowed:bool # a DICOM file whose VOI window was applied
+
+# %% ../nbs/api/01_data.ipynb #d6afe0f4
+def _read_file(path:Path, window:bool, axis:int) -> _FileImages:
+    "The images in `path`, whatever its format; an error saying why when it holds none."
+    from PIL import Image
+    reader = _file_format(path)
+    if reader == "image":
+        im = _open_image(path)
+        return _FileImages([im], _format_peak(im), reader, None, 0, False)
+    frames, patient, windowed = read_dicom(path, window) if reader == "DICOM" else (read_nifti(path, axis), None, False)
+    blank = 0
+    if len(frames) > 1:
+        varies = np.ptp(frames.reshape(len(frames), -1), axis=1) > 0
+        blank, frames = int((~varies).sum()), frames[varies]
+    if not len(frames): raise ValueError("every slice is constant (blank)")
+    return _FileImages([Image.fromarray(f) for f in frames], 255.0 if frames.ndim == 4 else None, reader, patient,
+                       blank, windowed)
+
+# %% ../nbs/api/01_data.ipynb #3f192d1a
+def _short(text:str, n:int=120) -> str:
+    "`text` on one line, cut at a word before `n` characters with an ellipsis."
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[:n].rsplit(" ", 1)[0].rstrip(" ,;:-(") + " …"
+
+# %% ../nbs/api/01_data.ipynb #1171a04e
+def _examples(named:list, # (path, text) pairs
+              root:Path, # paths are shown relative to it
+              n:int=3, # how many to show
+             ) -> str:
+    "The first `n` of `named` as \"file: text\", then an ellipsis."
+    show = lambda p: str(p.relative_to(root)) if p.is_relative_to(root) else p.name
+    return "; ".join(f"{show(p)}: {text}" for p, text in named[:n]) + ("; …" if len(named) > n else "")
+
+# %% ../nbs/api/01_data.ipynb #69f11b60
+def _set_patients(patients:list, files:list, where) -> np.ndarray:
+    "Each image's patient as an array; None, with a warning, when only some images have one."
+    missing = [f for f, p in zip(files, patients) if p is None]
+    if len(missing) == len(patients): return None
+    if missing:
+        warnings.warn(f"{where}: {len(missing)} of {len(patients)} images have no patient id (e.g. {missing[0].name}); "
+                      "the set is not split by patient: give every image one (DICOM PatientID or the manifest's "
+                      "patient column)", stacklevel=4)
+        return None
+    return np.array(patients, dtype=str)
+
 # %% ../nbs/api/01_data.ipynb #3a079371
-def from_folder(path, # folder with one sub-folder of images per class
+def _from_files(entries:list, # (file, class index, patient or None), in order
+                classes:list, # class names
+                where:Path, # the folder or manifest they come from, for messages
                 size=None, # resize every image to (H, W) or H×H; required when sizes differ
                 channels:int=None, # 1 (grayscale) or 3 (RGB); RGB if any image has colour when None
-                **kwargs, # further `ImageSet` fields: domain, name, source
+                window:bool=True, # apply DICOM files' VOI windows
+                axis:int=2, # NIfTI volumes' slice axis
+                **kwargs, # further `ImageSet` fields
                ) -> ImageSet:
-    "An `ImageSet` from a folder of class sub-folders of image files; mixed bit depths are put on one range, with a warning."
+    "An `ImageSet` of the images in `entries`, on one intensity scale; unreadable files skipped with one warning."
     from PIL import Image
-    path = Path(path)
-    if not path.is_dir(): raise FileNotFoundError(f"{path} is not a folder")
-    classes = sorted(d.name for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
-    files = [(f, c) for c, name in enumerate(classes) for f in sorted((path/name).iterdir()) if f.is_file() and not f.name.startswith(".")]
-    if not files: raise ValueError(f"{path} holds no class sub-folders with image files")
-    ims = [_open_image(f) for f, _ in files]
-    if channels is None: channels = 1 if all(im.mode in _DEPTH_16 | _NO_RANGE | {"1", "L", "LA"} for im in ims) else 3
+    root = where if where.is_dir() else where.parent
+    read, skipped = [], []
+    for f, c, patient in entries:
+        try: r = _read_file(f, window, axis)
+        except ImportError: raise
+        except FileNotFoundError: skipped.append((f, "not found")); continue
+        except Exception as e:  # any reader's failure on one file: it is skipped and named
+            skipped.append((f, _short(str(e)) or type(e).__name__)); continue
+        read.append((f, c, patient or r.patient, r))
+    if not read:
+        raise ValueError(f"{where} holds no readable image: none of its {len(skipped)} files can be read as one "
+                         f"({_examples(skipped, root)})")
+    if skipped:
+        warnings.warn(f"{where}: {len(skipped)} of {len(entries)} files skipped, not readable as images "
+                      f"({_examples(skipped, root)})", stacklevel=3)
+    readers = {r.reader for *_, r in read}
+    if "image" in readers and len(readers) > 1:
+        example = lambda image: next(f.name for f, *_, r in read if (r.reader == "image") == image)
+        raise ValueError(f"{where} mixes DICOM or NIfTI files (e.g. {example(False)}) with other images (e.g. "
+                         f"{example(True)}): their values are on different scales; keep them in separate datasets")
+    files = [f for f, _, _, r in read for _ in r.images]
+    labels = [c for _, c, _, r in read for _ in r.images]
+    patients = [p for _, _, p, r in read for _ in r.images]
+    peaks = [r.peak for *_, r in read for _ in r.images]
+    ims = [im for *_, r in read for im in r.images]
+    if channels is None: channels = 1 if all(im.mode in _GRAY for im in ims) else 3
     if channels not in (1, 3): raise ValueError(f"channels must be 1 or 3, got {channels}")
-    peaks = [_format_peak(im) for im in ims]
     if None in peaks and len(set(peaks)) > 1:
-        example = lambda has: next(f.name for (f, _), p in zip(files, peaks) if (p is None) == has)
-        raise ValueError(f"{path} mixes images without a nominal intensity range (32-bit integer or float, e.g. "
-                         f"{example(True)}) "
-                         f"with 8- or 16-bit ones (e.g. {example(False)}): their values cannot be put on one scale; "
-                         "convert them "
-                         "to one bit depth, or load them with from_arrays and an explicit intensity_range")
+        example = lambda has: next(f.name for f, p in zip(files, peaks) if (p is None) == has)
+        raise ValueError(f"{where} mixes images without a nominal intensity range (32-bit integer or float, DICOM or "
+                         f"NIfTI, e.g. {example(True)}) with 8- or 16-bit ones (e.g. {example(False)}): their values "
+                         "cannot be put on one scale; convert them to one bit depth, or load them with from_arrays "
+                         "and an explicit intensity_range")
     wide = peaks[0] != 255 or len(set(peaks)) > 1  # read as single-channel float: 16-bit or no nominal range
     ims = [im.convert("F") if p != 255 else im.convert("RGB" if channels == 3 else "L") for im, p in zip(ims, peaks)]
     if wide and channels == 1: ims = [im.convert("F") for im in ims]  # one float image mode, so that all resize alike
@@ -270,26 +438,140 @@ def from_folder(path, # folder with one sub-folder of images per class
         ims = [im if im.size == (size[1], size[0]) else im.resize((size[1], size[0]), Image.BICUBIC) for im in ims]
     sizes = {im.size[::-1] for im in ims}
     if len(sizes) > 1:
-        raise ValueError(f"images in {path} have {len(sizes)} different sizes (e.g. {sorted(sizes)[:3]}); pass "
-                         "size=(H, W) to resize them")
+        raise ValueError(f"images in {where} have {len(sizes)} different sizes (e.g. {sorted(sizes)[:3]}); pass "
+                         "size=(H, W) to resize them (--size on the command line)")
     arrays = [np.asarray(im) for im in ims]
     if channels == 3: arrays = [a if a.ndim == 3 else np.repeat(a[..., None], 3, axis=-1) for a in arrays]
     if set(peaks) == {255.0, 65535.0}:
         arrays = [a.astype(np.float32)*np.float32(65535/p) for a, p in zip(arrays, peaks)]
-        depth = lambda p: [f.name for (f, _), q in zip(files, peaks) if q == p]
+        depth = lambda p: sorted({f.name for f, q in zip(files, peaks) if q == p})
         eight, sixteen = depth(255.0), depth(65535.0)
-        warnings.warn(f"{path}: images of two bit depths, {len(eight)} 8-bit (e.g. {', '.join(eight[:3])}) and "
+        warnings.warn(f"{where}: images of two bit depths, {len(eight)} 8-bit (e.g. {', '.join(eight[:3])}) and "
                       f"{len(sixteen)} "
                       f"16-bit (e.g. {', '.join(sixteen[:3])}); each was scaled by its own format's range onto 0…65535 "
                       "(8-bit values ×257) and the set is float32 with intensity_range (0, 65535). Convert the "
                       "files to one "
-                      "bit depth to avoid this", stacklevel=2)
+                      "bit depth to avoid this", stacklevel=3)
+    images = np.stack(arrays).astype(np.float32 if wide else np.uint8, copy=False)
     if 65535.0 in peaks: kwargs.setdefault("intensity_range", (0.0, 65535.0))
+    if "image" not in readers and wide:  # DICOM and NIfTI: the range of the set's own values
+        low, high = float(images.min()), float(images.max())
+        kwargs.setdefault("intensity_range", (low, high if high > low else low + 1))
+    blank = [(f, f"{r.blank} slices") for f, *_, r in read if r.blank]
+    if blank:
+        warnings.warn(f"{where}: {sum(r.blank for *_, r in read)} constant slices or frames of {len(blank)} "
+                      f"volume(s) left out ({_examples(blank, root)}): a blank image carries nothing, and copies of "
+                      "it under two labels would make K_F infinite", stacklevel=3)
+    dicom = [r.windowed for *_, r in read if r.reader == "DICOM" and r.peak is None]
+    if 0 < sum(dicom) < len(dicom):
+        warnings.warn(f"{where}: {sum(dicom)} of {len(dicom)} DICOM files have a VOI window, which was applied, and "
+                      "the others none: their contrasts differ; pass window=False (--no-window) to read every file "
+                      "in modality units", stacklevel=3)
+    present = sorted(set(labels))
+    if len(present) < len(classes):
+        warnings.warn(f"{where}: no readable image of class(es) "
+                      f"{', '.join(c for i, c in enumerate(classes) if i not in present)}; left out", stacklevel=3)
+    kwargs.setdefault("patients", _set_patients(patients, files, where))
+    return from_arrays(images, [present.index(c) for c in labels], [classes[i] for i in present],
+                       channels_last=channels == 3, **kwargs)
+
+# %% ../nbs/api/01_data.ipynb #50f24003
+def _files_in(folder:Path) -> list:
+    "The files in `folder` and its sub-folders, sorted; hidden ones (a name starting with \".\") left out."
+    return sorted(f for f in folder.rglob("*")
+                  if f.is_file() and not any(p.startswith(".") for p in f.relative_to(folder).parts))
+
+# %% ../nbs/api/01_data.ipynb #61193567
+def from_folder(path, # folder with one sub-folder of images per class
+                size=None, # resize every image to (H, W) or H×H; required when sizes differ
+                channels:int=None, # 1 (grayscale) or 3 (RGB); RGB if any image has colour when None
+                window:bool=True, # apply DICOM files' VOI window (Window Center/Width) where they have one
+                axis:int=2, # NIfTI volumes are sliced along this axis (RAS+): 0 sagittal, 1 coronal, 2 axial
+                **kwargs, # further `ImageSet` fields: domain, name, source
+               ) -> ImageSet:
+    "An `ImageSet` from a folder of class sub-folders of images (PIL's formats, DICOM, NIfTI); unreadable files skipped, with a warning."
+    path = Path(path)
+    if not path.is_dir(): raise FileNotFoundError(f"{path} is not a folder")
+    classes = sorted(d.name for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+    entries = [(f, c, None) for c, name in enumerate(classes) for f in _files_in(path/name)]
+    if not entries:
+        raise ValueError(f"{path} holds no class sub-folders with files: put each class's images in a sub-folder "
+                         "named after the class")
     kwargs.setdefault("name", path.name)
     kwargs.setdefault("source", str(path))
-    return from_arrays(np.stack(arrays).astype(np.float32 if wide else np.uint8, copy=False), [c for _, c in files],
-                       classes,
-                       channels_last=channels == 3, **kwargs)
+    return _from_files(entries, classes, path, size, channels, window, axis, **kwargs)
+
+# %% ../nbs/api/01_data.ipynb #d3a4b28d
+MANIFEST_COLUMNS = ("path", "label", "patient")
+
+# %% ../nbs/api/01_data.ipynb #56928971
+def _manifest_rows(path:Path) -> list:
+    "The rows of CSV manifest `path` as dicts of `MANIFEST_COLUMNS`; an error naming the line of a bad row."
+    rows = [r for r in csv.reader(path.read_text(encoding="utf-8-sig").splitlines()) if any(c.strip() for c in r)]
+    if not rows: raise ValueError(f"{path} holds no rows; a manifest lists path,label[,patient] per image")
+    header = [c.strip().lower() for c in rows[0]]
+    if header[0] == "path":
+        unknown = [c for c in header if c not in MANIFEST_COLUMNS]
+        if unknown or "label" not in header:
+            raise ValueError(f"{path}: columns {header}; a manifest has path, label and optionally patient")
+        first, rows = 2, rows[1:]
+    else: header, first = list(MANIFEST_COLUMNS[:len(rows[0])]), 1
+    out = []
+    for line, r in enumerate(rows, start=first):
+        if len(r) != len(header) or len(r) not in (2, 3):
+            raise ValueError(f"{path}, line {line}: {len(r)} fields; a manifest row is path,label[,patient]")
+        row = dict(zip(header, (c.strip() for c in r)))
+        if not row["path"] or not row["label"]: raise ValueError(f"{path}, line {line}: a path and a label are needed")
+        out.append(row)
+    return out
+
+# %% ../nbs/api/01_data.ipynb #ad896895
+def from_manifest(path, # CSV file of path,label[,patient] rows, paths relative to it
+                  size=None, # resize every image to (H, W) or H×H; required when sizes differ
+                  channels:int=None, # 1 (grayscale) or 3 (RGB); RGB if any image has colour when None
+                  window:bool=True, # apply DICOM files' VOI window where they have one
+                  axis:int=2, # NIfTI volumes are sliced along this axis (RAS+): 0 sagittal, 1 coronal, 2 axial
+                  **kwargs, # further `ImageSet` fields: domain, name, source
+                 ) -> ImageSet:
+    "An `ImageSet` of the images a CSV manifest lists with their labels and patients (a NIfTI volume: its slices; a folder: its files)."
+    path = Path(path)
+    rows = _manifest_rows(path)
+    classes = sorted({r["label"] for r in rows})
+    entries = []
+    for r in rows:
+        target = path.parent/r["path"]
+        entries += [(f, classes.index(r["label"]), r.get("patient") or None)
+                    for f in ((_files_in(target) or [target]) if target.is_dir() else [target])]
+    kwargs.setdefault("name", path.stem)
+    kwargs.setdefault("source", str(path))
+    return _from_files(entries, classes, path, size, channels, window, axis, **kwargs)
+
+# %% ../nbs/api/01_data.ipynb #bd9c0458
+def load_images(path, # a folder of class sub-folders, a MedMNIST-layout .npz, or a CSV manifest (path,label[,patient])
+                split:str="train", # the split of an .npz to read
+                size=None, # resize every image to (H, W) or H×H; required when sizes differ
+                channels:int=None, # 1 (grayscale) or 3 (RGB); as the images are when None
+                window:bool=True, # apply DICOM files' VOI window (Window Center/Width) where they have one
+                axis:int=2, # NIfTI volumes are sliced along this axis (RAS+): 0 sagittal, 1 coronal, 2 axial
+                **kwargs, # further `ImageSet` fields: domain, name, source
+               ) -> ImageSet:
+    "Your own labelled images — a folder of class sub-folders, a MedMNIST-layout .npz or a CSV manifest — in two classes or more."
+    path = Path(path).expanduser()
+    if path.is_dir(): data = from_folder(path, size, channels, window, axis, **kwargs)
+    elif path.suffix.lower() == ".npz":
+        data = from_npz(path, split, **kwargs)
+        if size is not None or channels is not None: data = preprocess(data, size=size, channels=channels)
+    elif path.suffix.lower() == ".csv": data = from_manifest(path, size, channels, window, axis, **kwargs)
+    elif not path.exists(): raise FileNotFoundError(f"no such file or folder: {path}")
+    else:
+        raise ValueError(f"{path} is not a folder of class sub-folders, a MedMNIST-layout .npz or a .csv manifest "
+                         "(path,label[,patient]); a single image or volume has no labels: list it in a manifest")
+    present = [c for c, n in data.counts.items() if n]
+    if len(present) < 2:
+        raise ValueError(f"{path} holds images of {len(present)} class ({', '.join(present)}); label sharpness "
+                         "compares classes, so it needs two or more: put each class's images in a sub-folder of its "
+                         "own")
+    return data
 
 # %% ../nbs/api/01_data.ipynb #d5875195
 def read_idx(path) -> np.ndarray:
@@ -375,9 +657,14 @@ def concat(sets:list, # image sets of one dataset: same classes, domain and imag
                              "image shape and "
                              "intensity range must agree")
     images = torch.cat([s.images for s in sets])
+    known = [s.patients is not None for s in sets]
+    if any(known) and not all(known):
+        warnings.warn(f"{first.name}: patients are known in some of the joined splits only; the joined set has none",
+                      stacklevel=2)
     return replace(first, images=images, labels=torch.cat([s.labels for s in sets]),
                    split="+".join(s.split for s in sets),
-                   index=torch.arange(len(images)))
+                   index=torch.arange(len(images)),
+                   patients=np.concatenate([s.patients for s in sets]) if all(known) else None)
 
 # %% ../nbs/api/01_data.ipynb #1f9166d2
 def _metadata(name:str, folder) -> dict:
@@ -516,13 +803,16 @@ def class_indices(data:ImageSet, # the images whose classes are named
     return out
 
 # %% ../nbs/api/01_data.ipynb #f9e226df
-def _draw(data:ImageSet, group:list, counts:dict, gen:torch.Generator, label:str, hint:str) -> list:
-    "Disjoint random index sets of sizes `counts` from the images of class `group` in `data`."
-    pool = torch.isin(data.labels, torch.tensor(group)).nonzero()[:, 0]
+def _draw(data:ImageSet, group:list, counts:dict, gen:torch.Generator, label:str, hint:str, within=None,
+          where:str="") -> list:
+    "Disjoint random index sets of sizes `counts` from the images of class `group` in `data` (and in mask `within`)."
+    pool = torch.isin(data.labels, torch.tensor(group))
+    if within is not None: pool &= within
+    pool = pool.nonzero()[:, 0]
     need = sum(counts.values())
     if need > len(pool):
         wanted = " + ".join(f"{n} {s}" for s, n in counts.items())
-        raise ValueError(f"class {label!r} has {len(pool)} images in {data.name}/{data.split or 'data'}; "
+        raise ValueError(f"class {label!r} has {len(pool)} images in {data.name}/{data.split or 'data'}{where}; "
                          f"the task needs {need} ({wanted}); {hint}")
     perm = pool[torch.randperm(len(pool), generator=gen)]
     bounds = np.cumsum([0, *counts.values()])
@@ -537,6 +827,36 @@ def _task_split(src:ImageSet, idx:list, positive:list, names:list, record:dict, 
                   name=f"{src.name}:{names[0]}-vs-{names[1]}", preprocessing=src.preprocessing + (record,))
     return preprocess(sub, **prep)
 
+# %% ../nbs/api/01_data.ipynb #764a791a
+def _held_out_patients(data:ImageSet, groups:list, n_test:list, gen:torch.Generator) -> torch.Tensor:
+    "Mask of the images of patients held out for testing: patients in a seeded order, each taken while it brings images of a class still short of its `n_test`."
+    ids, codes = np.unique(data.patients, return_inverse=True)
+    per = np.stack([np.bincount(codes[torch.isin(data.labels, torch.tensor(g)).numpy()], minlength=len(ids))
+                    for g in groups])  # images of each class (row) per patient (column)
+    need, have, held = np.array(n_test), np.zeros(len(groups), dtype=int), np.zeros(len(ids), dtype=bool)
+    for p in torch.randperm(len(ids), generator=gen).tolist():
+        if (have >= need).all(): break
+        if ((per[:, p] > 0) & (have < need)).any(): held[p], have = True, have + per[:, p]
+    return torch.from_numpy(held[codes])
+
+# %% ../nbs/api/01_data.ipynb #c02543b2
+def _draw_by_patient(data:ImageSet, groups:list, test_data:ImageSet, test_groups:list, n_train:int, n_test:int,
+                     gen:torch.Generator, names:list) -> tuple:
+    "(train, test) index sets per class with no patient on both sides."
+    n_tr, n_te = [(n_train + 1 - c)//2 for c in range(2)], [(n_test + 1 - c)//2 for c in range(2)]
+    if test_data is None:
+        held = _held_out_patients(data, groups, n_te, gen)
+        test = [_draw(data, groups[c], {"test": n_te[c]}, gen, names[c], "lower n_test", held,
+                      " from the patients held out for testing")[0] for c in range(2)]
+        within, where = ~held, " from the patients not held out for testing"
+    else:
+        test = [_draw(test_data, test_groups[c], {"test": n_te[c]}, gen, names[c], "lower n_test")[0] for c in range(2)]
+        seen = [] if test_data.patients is None else test_data.patients[torch.cat(test).numpy()]
+        within, where = torch.from_numpy(~np.isin(data.patients, seen)), " from patients not among the test images"
+    train = [_draw(data, groups[c], {"train": n_tr[c]}, gen, names[c], "lower n_train or n_test", within, where)[0]
+             for c in range(2)]
+    return train, test
+
 # %% ../nbs/api/01_data.ipynb #d1953889
 def binary_task(data:ImageSet, # images to draw from
                 classes:tuple, # (a, b): class names or indices, or lists of them (groups); a → 0, b → 1
@@ -548,8 +868,9 @@ def binary_task(data:ImageSet, # images to draw from
                 scale:str="unit", # intensity scaling: "unit" ([0, 1]), "max" (per image ×255/max) or None (keep)
                 protocol:str=None, # "paper": size 224 and scale "max", as Konz & Mazurowski
                 test_data:ImageSet=None, # draw the test images from this set (e.g. the official test split)
+                by_patient:bool=None, # keep each patient on one side; None: when `data` has patients
                ) -> BinaryTask:
-    "A class-balanced, reproducible binary task with disjoint train and test sets."
+    "A class-balanced, reproducible binary task with disjoint train and test sets (and patients, where known)."
     if protocol is not None:
         if protocol not in PROTOCOLS: raise ValueError(f"unknown protocol {protocol!r}; known: {list(PROTOCOLS)}")
         preset = PROTOCOLS[protocol]
@@ -558,6 +879,10 @@ def binary_task(data:ImageSet, # images to draw from
         size, scale = preset["size"], preset["scale"]
     if len(classes) != 2: raise ValueError(f"a binary task needs two classes (or groups), got {len(classes)}")
     if n_train < 2 or n_test < 0: raise ValueError(f"need n_train ≥ 2 and n_test ≥ 0, got {n_train} and {n_test}")
+    if by_patient is None: by_patient = data.patients is not None
+    if by_patient and data.patients is None:
+        raise ValueError(f"by_patient=True but {data.name} has no patient ids; give them (ImageSet.patients, a "
+                         "manifest's patient column) or drop by_patient")
     groups = [class_indices(data, c) for c in classes]
     if set(groups[0]) & set(groups[1]): raise ValueError(f"the two classes overlap: {classes}")
     names = ["+".join(data.classes[i] for i in g) for g in groups]
@@ -565,19 +890,39 @@ def binary_task(data:ImageSet, # images to draw from
     test_groups = [class_indices(test_src, [data.classes[i] for i in g]) for g in groups]
     gen = torch.Generator().manual_seed(seed)
     train_idx, test_idx = [], []
-    for c in range(2):
-        n_tr, n_te = (n_train + 1 - c)//2, (n_test + 1 - c)//2
-        if test_data is None:
-            tr, te = _draw(data, groups[c], {"train": n_tr, "test": n_te}, gen, names[c],
-                           "lower n_train/n_test or pass test_data=")
-        else:
-            tr, = _draw(data, groups[c], {"train": n_tr}, gen, names[c], "lower n_train")
-            te, = _draw(test_data, test_groups[c], {"test": n_te}, gen, names[c], "lower n_test")
-        train_idx.append(tr); test_idx.append(te)
-    record = dict(step="binary_task", classes=names, n_train=n_train, n_test=n_test, seed=seed, protocol=protocol)
+    if by_patient: train_idx, test_idx = _draw_by_patient(data, groups, test_data, test_groups, n_train, n_test, gen,
+                                                          names)
+    else:
+        for c in range(2):
+            n_tr, n_te = (n_train + 1 - c)//2, (n_test + 1 - c)//2
+            if test_data is None:
+                tr, te = _draw(data, groups[c], {"train": n_tr, "test": n_te}, gen, names[c],
+                               "lower n_train/n_test or pass test_data=")
+            else:
+                tr, = _draw(data, groups[c], {"train": n_tr}, gen, names[c], "lower n_train")
+                te, = _draw(test_data, test_groups[c], {"test": n_te}, gen, names[c], "lower n_test")
+            train_idx.append(tr); test_idx.append(te)
+    record = dict(step="binary_task", classes=names, n_train=n_train, n_test=n_test, seed=seed, protocol=protocol,
+                  **({"by_patient": True} if by_patient else {}))
     prep = dict(size=size, channels=channels, scale=scale)
     return BinaryTask(_task_split(data, train_idx, groups[1], names, record, gen, **prep),
                       _task_split(test_src, test_idx, test_groups[1], names, record, gen, **prep))
+
+# %% ../nbs/api/01_data.ipynb #4c519d3f
+def draw_images(data:ImageSet, # images to draw from
+                n:int, # how many; all of them when the set holds fewer (without `classes`)
+                classes:tuple=None, # (a, b): a class-balanced binary task of these; None: every class
+                seed:int=0, # seed of the draw
+                size=None, # resize to (H, W) or H×H
+                channels:int=None, # convert to 1 or 3 channels
+                scale:str="unit", # intensity scaling: "unit", "max" or None (keep)
+               ) -> ImageSet:
+    "`n` images of `data`, preprocessed: a class-balanced binary task's training set when `classes` are given, else a seeded random subset."
+    if classes is not None:
+        return binary_task(data, classes, n_train=n, n_test=0, seed=seed, size=size, channels=channels,
+                           scale=scale).train
+    if n < len(data): data = data[torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]]
+    return preprocess(data, size=size, channels=channels, scale=scale)
 
 # %% ../nbs/api/01_data.ipynb #fb5c91f4
 class DuplicateGroup(NamedTuple):

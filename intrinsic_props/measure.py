@@ -30,6 +30,7 @@ class Measurement:
     dimension:int # coordinates per image (C·H·W)
     shape:str # image shape C×H×W ("" for plain points)
     classes:int # number of classes
+    patients:int # patients the images come from; None when not known
     k:int # neighbours used by MLE
     d_mle:float # MLE, MacKay–Ghahramani pooling (1/mean(1/m_i)), (k−1) normaliser
     d_mle_mean:float # MLE, Levina–Bickel pooling (mean of m_i); None (with a warning) when some m_i is infinite
@@ -123,7 +124,8 @@ def measure(data, # an ImageSet, or an N×D array/tensor of points (then pass `y
     return Measurement(
         name=data.name if image else "points", domain=data.domain if image else "unknown", n=len(X),
         dimension=X.shape[1],
-        shape="×".join(map(str, data.shape)) if image else "", classes=len(nb.classes), k=k,
+        shape="×".join(map(str, data.shape)) if image else "", classes=len(nb.classes),
+        patients=len(np.unique(data.patients)) if image and data.patients is not None else None, k=k,
         d_mle=mle.dimension_, d_mle_mean=_mean_pooling(mle), d_twonn=twonn.dimension_,
         d_mle_authors=authors_mle.dimension_,
         d_twonn_authors=authors_twonn.dimension_, d_mle_low=mle_low, d_mle_high=mle_high,

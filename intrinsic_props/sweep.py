@@ -284,11 +284,13 @@ def training_pool(config:dict, # one run configuration
                   task:BinaryTask, # its task, from `run_task`
                   source:ImageSet=None, # the run's split, when loaded already
                  ) -> ImageSet:
-    "The images a run's training set is drawn from, preprocessed as its task: its two classes in its split, less its test images where they are held out of it."
+    "The images a run's training set is drawn from, preprocessed as its task: its two classes in its split, less its test images where they are held out of it, and less every image of a test image's patient."
     d = config["data"]
     source = source if source is not None else load_dataset(config["dataset"], d.get("split", "train"))
     members = torch.isin(source.labels, torch.tensor([i for c in config["classes"] for i in class_indices(source, c)]))
     if not d.get("test_split"): members[task.test.index] = False
+    if source.patients is not None and task.test.patients is not None:  # a patient's images are on one side only
+        members &= torch.from_numpy(~np.isin(source.patients, task.test.patients))
     preset = PROTOCOLS[d["protocol"]] if d.get("protocol") else dict(size=d.get("size"), scale=d.get("scale", "unit"))
     return preprocess(source[members.nonzero()[:, 0]], size=preset["size"], channels=d.get("channels"),
                       scale=preset["scale"])

@@ -100,6 +100,168 @@ def test_measure_rejects_bad_user_data(tmp_path, capsys):
     assert "images must be N×H×W, N×C×H×W or N×H×W×C" in capsys.readouterr().err
 
 
+# --- your own images (issue 20): a folder, DICOM, NIfTI, .npz, a manifest; --compare ----------------------------------
+
+def _png_folder(root, sizes=((16, 16),)*2):
+    "A folder of two classes of 8-bit PNGs, 15 each (as many shapes as `sizes` names, one per class)."
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for (cls, shift), size in zip((("benign", 0), ("malignant", 40)), sizes):
+        (root/cls).mkdir(parents=True)
+        for i in range(15):
+            Image.fromarray(rng.integers(shift, 200 + shift//2, size, dtype=np.uint8)).save(root/cls/f"{i}.png")
+    return root
+
+
+def _dicom_folder(root):
+    "Two classes of 15 DICOM files of random pixels (CT_small.dcm's header); in each a MONOCHROME1 file and a rescaled "
+    "one, stored so that they show what the others show: read without inverting or rescaling they would be outliers."
+    import pydicom
+    from test_user_data import shipped
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        (root/cls).mkdir(parents=True)
+        for i in range(15):
+            ds = pydicom.dcmread(shipped("CT_small.dcm"))  # shown: stored − 1024
+            shown = 2*rng.integers(0, 500, ds.pixel_array.shape) + (np.arange(128)*4 if cls == "b" else 0) - 1024
+            stored = shown + 1024
+            if i == 0:  # white is low: shown = −33792 + 31743 − (stored − 1024)
+                ds.PhotometricInterpretation, stored = "MONOCHROME1", -1025 - shown
+            if i == 1:  # shown = 2·stored − 500
+                ds.RescaleSlope, ds.RescaleIntercept, stored = 2, -500, (shown + 500)//2
+            ds.PixelData = stored.astype(np.int16).tobytes()
+            ds.PatientID = f"{cls}{i % 5}"
+            ds.save_as(root/cls/f"{i:02d}.dcm")
+    return root
+
+
+def _one_row(out, name, n):
+    table = pd.read_csv(pd.io.common.StringIO(out))
+    assert len(table) == 1 and table.loc[0, "name"] == name and table.loc[0, "n"] == n, out
+    return table.loc[0]
+
+
+def test_measure_a_folder_of_pngs(tmp_path, capsys):
+    assert main(["measure", str(_png_folder(tmp_path/"my_set")), "--k", "5", "--csv"]) == 0
+    out = capsys.readouterr()
+    row = _one_row(out.out, "my_set", 30)
+    assert row["shape"] == "1×16×16" and np.isfinite(row["k_f"]) and out.err == ""
+
+
+def test_measure_a_folder_of_dicom_files_from_the_shell(tmp_path):
+    "A MONOCHROME1 and a rescaled file among them: one row, the patients counted, and no warning."
+    pytest.importorskip("pydicom")
+    status, out, err = run("measure", str(_dicom_folder(tmp_path/"ct")), "--size", "32", "--k", "5", "--csv")
+    assert status == 0 and err == "", err
+    row = _one_row(out, "ct", 30)
+    assert (row["shape"], row["patients"], row["classes"]) == ("1×32×32", 10, 2)
+
+
+def test_a_damaged_dicom_among_good_ones_is_one_warning_line(tmp_path, capsys):
+    pytest.importorskip("pydicom")
+    folder = _dicom_folder(tmp_path/"ct")
+    whole = (folder/"a"/"02.dcm").read_bytes()
+    (folder/"a"/"damaged.dcm").write_bytes(whole[:len(whole)//2])
+    assert main(["measure", str(folder), "--size", "32", "--k", "5", "--csv"]) == 0
+    out = capsys.readouterr()
+    _one_row(out.out, "ct", 30)
+    assert out.err.splitlines() == [f"warning: {folder}: 1 of 31 files skipped, not readable as images (a/damaged.dcm: "
+                                    "The number of bytes of pixel data is less than expected (13304 vs 32768 bytes) - "
+                                    "the dataset may be corrupted, have an …)"]
+
+
+def test_measure_a_nifti_volume_through_a_manifest(tmp_path, capsys):
+    "Two patients' volumes in a manifest: every slice labelled by its volume's row."
+    nibabel = pytest.importorskip("nibabel")
+    from nibabel.testing import data_path
+    volume = nibabel.load(f"{data_path}/anatomical.nii")
+    noisy = volume.get_fdata() + np.random.default_rng(0).normal(0, 200, volume.shape)
+    nibabel.save(nibabel.Nifti1Image(noisy.astype(np.float32), volume.affine), tmp_path/"lesion.nii.gz")
+    (tmp_path/"scans.csv").write_text(f"path,label,patient\n{data_path}/anatomical.nii,healthy,p1\n"
+                                      "lesion.nii.gz,lesion,p2\n")
+    assert main(["measure", str(tmp_path/"scans.csv"), "--k", "5", "--csv"]) == 0
+    out = capsys.readouterr()
+    row = _one_row(out.out, "scans", 50)
+    assert (row["shape"], row["patients"]) == ("1×33×41", 2) and out.err == ""
+
+
+def test_measure_an_npz(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path/"mine.npz", train_images=rng.integers(0, 256, (40, 12, 12), dtype=np.uint8),
+             train_labels=np.arange(40) % 2, test_images=rng.integers(0, 256, (30, 12, 12), dtype=np.uint8),
+             test_labels=np.arange(30) % 2)
+    assert main(["measure", str(tmp_path/"mine.npz"), "--split", "test", "--k", "5", "--csv"]) == 0
+    _one_row(capsys.readouterr().out, "mine", 30)
+
+
+def test_bad_folders_are_one_line_errors(tmp_path, capsys):
+    "No readable image, one class, mixed shapes without --size, a file that is none of the layouts: exit 2, one line."
+    text = tmp_path/"text"
+    for cls in ("a", "b"):
+        (text/cls).mkdir(parents=True)
+        for i in range(3): (text/cls/f"{i}.txt").write_text("not an image")
+    one = _png_folder(tmp_path/"one"); (one/"malignant").rename(tmp_path/"elsewhere")
+    mixed = _png_folder(tmp_path/"mixed", sizes=((16, 16), (20, 24)))
+    (tmp_path/"notes.txt").write_text("x")
+    for path, why in [(text, "holds no readable image: none of its 6 files can be read as one (a/0.txt: not an image "
+                             "file; a/1.txt: not an image file; a/2.txt: not an image file; …)"),
+                      (one, "holds images of 1 class (benign); label sharpness compares classes"),
+                      (mixed, "have 2 different sizes (e.g. [(16, 16), (20, 24)]); pass size=(H, W) to resize them "
+                              "(--size on the command line)"),
+                      (tmp_path/"notes.txt", "is not a folder of class sub-folders, a MedMNIST-layout .npz or a .csv")]:
+        assert main(["measure", str(path), "--k", "5"]) == 2
+        one_line_error(capsys, why)
+    status, _, err = run("measure", str(text))
+    assert status == 2 and err.count("\n") == 1 and "Traceback" not in err and "holds no readable image" in err
+
+
+def test_the_medical_extra_is_named_when_missing(tmp_path, capsys, monkeypatch):
+    import sys
+    pytest.importorskip("pydicom")
+    folder = _dicom_folder(tmp_path/"ct")
+    monkeypatch.setitem(sys.modules, "pydicom", None)
+    assert main(["measure", str(folder)]) == 2
+    one_line_error(capsys, 'reading DICOM files needs pydicom: pip install "intrinsic_props[medical]"')
+
+
+def test_compare_places_a_folder_among_the_references(tmp_path, capsys, monkeypatch, data):
+    "The table (yours and the references, measured alike), the placement line and the figure, written here."
+    monkeypatch.chdir(tmp_path)
+    folder = _png_folder(tmp_path/"images"/"my_set")
+    assert main(["measure", str(folder), "--compare", "--k", "5", "--csv"]) == 0
+    out = capsys.readouterr()
+    table = pd.read_csv(pd.io.common.StringIO(out.out))
+    n_refs = len(table) - 1
+    assert table.role.tolist() == ["yours"] + ["reference"]*n_refs and set(table.n) == {30}
+    assert set(table["shape"]) == {"1×32×32"} and (n_refs == 5 or data.shelf)
+    placement, = [line for line in out.err.splitlines() if line.startswith("placement: ")]
+    assert f"compared with {n_refs} reference datasets" in placement and "K_F 0." in placement
+    assert placement.count("range (") == 4
+    assert "the paper's published values compare only with its protocol" in placement
+    assert (tmp_path/"my_set-compare.png").stat().st_size > 20_000
+
+
+def test_compare_with_the_papers_protocol_adds_its_values(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("INTRINSIC_PROPS_DATA", raising=False)  # the five samples: quick at 224 px
+    assert main(["measure", "breastmnist-sample", "--compare", "--scale", "max", "--size", "224", "--n", "100",
+                 "--plot", "paper.png", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "among the paper's published values (224 px, ×255/max): K_F" in err
+    assert "the medical range (0.000134–0.000343, 7 datasets)" in err and (tmp_path/"paper.png").exists()
+
+
+@pytest.mark.parametrize("argv, why", [
+    (["measure", "digits", "mnist-sample", "--compare"], "--compare places one dataset: name exactly one"),
+    (["measure", "{folder}", "--compare", "--plot", "{folder}/fig.png"],
+     "would write {folder}/fig.png into the folder"),
+])
+def test_compare_errors(tmp_path, capsys, argv, why):
+    folder = _png_folder(tmp_path/"my_set")
+    assert main([a.format(folder=folder) for a in argv]) == 2
+    one_line_error(capsys, why.format(folder=folder))
+
+
 # Issue 11 part B: the sweep and results commands on bad input — one line and exit status 2, files left as they were.
 
 import sqlite3  # noqa: E402
