@@ -570,25 +570,22 @@ def dry_run(spec, # a sweep specification (dict) or the path of a YAML/TOML file
            ) -> pd.DataFrame:
     "Every run of `spec` prepared as far as training, without training: one row per run, `error` empty when it can run."
     if not isinstance(spec, dict): spec = read_spec(spec)
-    configs, rows, models = expand(spec), [], {}
-    sizes, first = {}, {}
-    for c in configs:
-        sizes.setdefault(_task_key(c), set()).add(c["n_train"]); first.setdefault(_task_key(c), c)
-    tasks, failed = {}, {}  # the largest N of each task that can be drawn; the errors of larger ones
-    for key, ns in sizes.items():
-        for n in sorted(ns, reverse=True):
-            task, error = _check_task(first[key], n)
-            if task is not None: tasks[key] = task; break
-            failed[(key, n)] = error
-    for c in configs:
-        key = _task_key(c)
-        task = tasks.get(key)
-        error = failed.get((key, c["n_train"])) or _check_run(c, task, models)
-        rows.append(dict(run_id=run_id(c), dataset=c["dataset"], classes=_classes_label(c["classes"]), model=c["model"],
-                         n_train=c["n_train"], seed=c["seed"], n_test=c["data"]["n_test"],
-                         shape="×".join(map(str, task.train.shape)) if task else None,
-                         device="cuda" if c.get("gpu") else "cpu",
-                         error=error))
-    return pd.DataFrame(rows,
+    configs, rows, models = expand(spec), {}, {}
+    by_task = {}
+    for i, c in enumerate(configs): by_task.setdefault(_task_key(c), []).append(i)
+    for indices in by_task.values():  # one task in memory at a time: a paper-scale task at 224 px takes gigabytes
+        task, failed = None, {}  # its draw at the largest N that can be drawn; the errors of larger ones
+        for n in sorted({configs[i]["n_train"] for i in indices}, reverse=True):
+            task, error = _check_task(configs[indices[0]], n)
+            if task is not None: break
+            failed[n] = error
+        for i in indices:
+            c = configs[i]
+            rows[i] = dict(run_id=run_id(c), dataset=c["dataset"], classes=_classes_label(c["classes"]),
+                           model=c["model"], n_train=c["n_train"], seed=c["seed"], n_test=c["data"]["n_test"],
+                           shape="×".join(map(str, task.train.shape)) if task else None,
+                           device="cuda" if c.get("gpu") else "cpu",
+                           error=failed.get(c["n_train"]) or _check_run(c, task, models))
+    return pd.DataFrame([rows[i] for i in range(len(configs))],
                         columns=["run_id", "dataset", "classes", "model", "n_train", "seed", "n_test", "shape",
                                  "device", "error"])
