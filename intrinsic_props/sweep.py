@@ -570,8 +570,8 @@ def dry_run(spec, # a sweep specification (dict) or the path of a YAML/TOML file
            ) -> pd.DataFrame:
     "Every run of `spec` prepared as far as training, without training: one row per run, `error` empty when it can run."
     if not isinstance(spec, dict): spec = read_spec(spec)
-    configs, rows, models = expand(spec), {}, {}
-    by_task = {}
+    configs, models, by_task = expand(spec), {}, {}
+    rows = [None]*len(configs)
     for i, c in enumerate(configs): by_task.setdefault(_task_key(c), []).append(i)
     for indices in by_task.values():  # one task in memory at a time: a paper-scale task at 224 px takes gigabytes
         task, failed = None, {}  # its draw at the largest N that can be drawn; the errors of larger ones
@@ -586,6 +586,6 @@ def dry_run(spec, # a sweep specification (dict) or the path of a YAML/TOML file
                            shape="×".join(map(str, task.train.shape)) if task else None,
                            device="cuda" if c.get("gpu") else "cpu",
                            error=failed.get(c["n_train"]) or _check_run(c, task, models))
-    return pd.DataFrame([rows[i] for i in range(len(configs))],
+    return pd.DataFrame(rows,
                         columns=["run_id", "dataset", "classes", "model", "n_train", "seed", "n_test", "shape",
                                  "device", "error"])

@@ -2,7 +2,9 @@
 specification `write_sweep_spec` writes reports no run that could not start. With the data shelf every dataset of the
 study is in the `cpu` and `paper` specifications; without it, they hold what is at hand (the bundled samples make the
 `quick` scale)."""
+import json
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -15,6 +17,8 @@ from intrinsic_props.paper import SCALES, TASKS, law_summary, paper_sweep, write
 from intrinsic_props.sweep import dry_run, expand
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT/"tools"))
+from execute_nbs import KEY  # noqa: E402  (the metadata key of a notebook's execution record)
 
 
 @pytest.mark.slow
@@ -100,8 +104,7 @@ def test_a_complete_sweep_is_only_read(data, tmp_path, monkeypatch):
 
 def published_chapters() -> dict:
     "{chapter name: its execution record} of the committed chapters that read the sweep (02-04)."
-    import json
-    return {p.stem: json.loads(p.read_text())["metadata"].get("intrinsic_props", {})
+    return {p.stem: json.loads(p.read_text())["metadata"].get(KEY, {})
             for p in sorted((ROOT/"nbs"/"paper").glob("0[234]_*.ipynb"))}
 
 
