@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import sqlite3
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -69,14 +70,16 @@ def _reader(path) -> sqlite3.Connection:
     with _errors(path, "read"): return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
 
 # %% ../nbs/api/13_store.ipynb #2d404751
-def _tables(path) -> set:
+def _tables(path,
+            empty_ok:bool=False, # a SQLite file without tables passes (a store another worker is creating)
+           ) -> set:
     "The tables of the results database at `path`, read-only; an error naming the file when it is not one."
     db = _reader(path)
     try:
         with _errors(path, "read"): tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE "
                                                                        "type='table'")}
     finally: db.close()
-    if "runs" not in tables:
+    if "runs" not in tables and (tables or not empty_ok):
         what = f"a SQLite database of something else (tables: {', '.join(sorted(tables))})" if tables else "empty"
         raise ValueError(f"{path} is not a results database: it is {what}; name the file a sweep wrote, or a new one")
     return tables
@@ -102,6 +105,16 @@ def _live_elsewhere(held:tuple) -> bool:
     "Whether a claim (host, pid, claimed_at) made on another host is recent enough to be honoured."
     return datetime.now(timezone.utc) - datetime.fromisoformat(held[2]) < CLAIM_LIFETIME
 
+# %% ../nbs/api/13_store.ipynb #013d398f
+def _use_wal(db:sqlite3.Connection, seconds:float=60): # how long another process may hold the file
+    "Put the database of connection `db` in WAL mode, waiting while another process holds the file."
+    deadline = time.monotonic() + seconds
+    while True:
+        try: return db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline: raise
+            time.sleep(0.01)
+
 # %% ../nbs/api/13_store.ipynb #6c4f7df7
 class ResultStore:
     "The SQLite database of a sweep's runs: one atomic row per run, and the claims of the workers running them."
@@ -110,11 +123,11 @@ class ResultStore:
         if self.path.is_dir():
             raise ValueError(f"{self.path} is a folder; name a results database file in it, e.g. {self.path/'sweep.db'}")
         # refuses a file that is not a results database
-        if self.path.is_file() and self.path.stat().st_size: _tables(self.path)
+        if self.path.is_file() and self.path.stat().st_size: _tables(self.path, empty_ok=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _errors(self.path, "write"), self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+            _use_wal(db)
+            db.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA};\nCOMMIT;")
 
     def _connect(self):
         db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
