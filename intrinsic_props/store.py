@@ -42,6 +42,8 @@ CREATE TABLE IF NOT EXISTS claims (
     claimed_at TEXT NOT NULL
 )"""
 
+_BUSY_SECONDS = 60  # how long a connection waits while another process holds the file
+
 # %% ../nbs/api/13_store.ipynb #dca384a4
 def _alive(pid:int) -> bool:
     "Whether process `pid` exists on this machine."
@@ -67,7 +69,8 @@ def _reader(path) -> sqlite3.Connection:
     path = Path(path)
     if path.is_dir(): raise ValueError(f"{path} is a folder, not a results database")
     if not path.is_file(): raise FileNotFoundError(f"no results database at {path}")
-    with _errors(path, "read"): return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+    with _errors(path, "read"):
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=_BUSY_SECONDS)
 
 # %% ../nbs/api/13_store.ipynb #2d404751
 def _tables(path,
@@ -106,7 +109,7 @@ def _live_elsewhere(held:tuple) -> bool:
     return datetime.now(timezone.utc) - datetime.fromisoformat(held[2]) < CLAIM_LIFETIME
 
 # %% ../nbs/api/13_store.ipynb #013d398f
-def _use_wal(db:sqlite3.Connection, seconds:float=60): # how long another process may hold the file
+def _use_wal(db:sqlite3.Connection, seconds:float=_BUSY_SECONDS): # how long another process may hold the file
     "Put the database of connection `db` in WAL mode, waiting while another process holds the file."
     deadline = time.monotonic() + seconds
     while True:
@@ -123,16 +126,14 @@ class ResultStore:
         if self.path.is_dir():
             raise ValueError(f"{self.path} is a folder; name a results database file in it, e.g. {self.path/'sweep.db'}")
         # refuses a file that is not a results database
-        if self.path.is_file() and self.path.stat().st_size: _tables(self.path, empty_ok=True)
+        if self.path.is_file(): _tables(self.path, empty_ok=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _errors(self.path, "write"), self._connect() as db:
             _use_wal(db)
             db.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA};\nCOMMIT;")
 
     def _connect(self):
-        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        db.execute("PRAGMA busy_timeout=60000")
-        return db
+        return sqlite3.connect(self.path, timeout=_BUSY_SECONDS, isolation_level=None)
 
     def ids(self, status:str=None) -> set:
         "Ids of the stored runs, optionally only those with `status`."

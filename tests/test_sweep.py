@@ -1,5 +1,6 @@
 """Sweeps under stress: killed with SIGKILL at random points and restarted, two processes on one database, workers
-opening one new database at the same moment, and the Ray executor against the local one. Every run must appear exactly once and equal a run that was never disturbed."""
+opening one new database at the same moment, and the Ray executor against the local one. Every run must appear
+exactly once and equal a run that was never disturbed."""
 import json
 import multiprocessing
 import random
